@@ -1,0 +1,1 @@
+"""The inventory: one Ansible inventory, read through ansible-runner, as a typed model."""

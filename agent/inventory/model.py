@@ -1,0 +1,94 @@
+"""The typed inventory model the agent runs from.
+
+Variables the agent reads (resolved host → groups → all by Ansible):
+
+==========================  ==========================================================
+``ansible_host``            address to poll (default: the inventory host name)
+``netmon_checks``           list of collectors to run for the host, e.g. ``[snmp]``;
+                            hosts without it are not monitored
+``netmon_site``             site code (tag ``site``), required
+``netmon_level``            ``province`` | ``district`` | ``commune`` | ``dc``, required
+``netmon_department``       owning department (tag ``department``), optional
+``netmon_interval``         seconds between polls (default 60)
+``netmon_timeout``          seconds a poll may take before it is abandoned
+                            (default: 80 % of the interval, at most 30)
+``netmon_jitter``           extra random delay 0..N seconds per poll (default 0)
+``netmon_<check>_<field>``  the collector's own settings, e.g. ``netmon_snmp_credential``
+``netmon_credentials``      named credential sets (usually in group_vars/all); a host's
+                            ``netmon_<check>_credential`` names one
+==========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.collector import Target
+
+Level = Literal["province", "district", "commune", "dc"]
+
+
+class HostSettings(BaseModel):
+    """The agent-wide variables of one host (collector settings are validated separately)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    netmon_checks: list[str] = Field(default_factory=list)
+    netmon_site: str = Field(min_length=1, pattern=r"^[^\s,=]+$")
+    netmon_level: Level
+    netmon_department: str = ""
+    netmon_interval: float = Field(default=60.0, ge=1.0, le=86400.0)
+    netmon_timeout: float | None = Field(default=None, gt=0.0)
+    netmon_jitter: float = Field(default=0.0, ge=0.0)
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    address: str
+    groups: tuple[str, ...]
+    settings: HostSettings
+    checks: Mapping[str, Any]  # check name → validated collector config
+    credential_names: Mapping[str, str] = field(default_factory=dict)  # check → set name
+
+    @property
+    def tags(self) -> dict[str, str]:
+        tags = {"site": self.settings.netmon_site, "level": self.settings.netmon_level}
+        if self.settings.netmon_department:
+            tags["department"] = self.settings.netmon_department
+        return tags
+
+    @property
+    def timeout_s(self) -> float:
+        if self.settings.netmon_timeout is not None:
+            return self.settings.netmon_timeout
+        return min(self.settings.netmon_interval * 0.8, 30.0)
+
+    def targets(self) -> list[Target]:
+        return [
+            Target(
+                host=self.name,
+                address=self.address,
+                check=check,
+                config=config,
+                tags=self.tags,
+                interval_s=self.settings.netmon_interval,
+                timeout_s=self.timeout_s,
+                jitter_s=self.settings.netmon_jitter,
+            )
+            for check, config in sorted(self.checks.items())
+        ]
+
+
+@dataclass(frozen=True)
+class Inventory:
+    source: str
+    hosts: Mapping[str, Host]
+    unmonitored: tuple[str, ...] = ()  # hosts in the inventory with no netmon_checks
+
+    def targets(self) -> list[Target]:
+        return [target for host in self.hosts.values() for target in host.targets()]

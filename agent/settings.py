@@ -1,0 +1,169 @@
+"""Agent settings: a TOML file, then ``NETMON_*`` environment overrides.
+
+Every setting has an environment name derived from its place in the file:
+``[influxdb] url`` is ``NETMON_INFLUXDB_URL``; a top-level key such as ``state_dir`` is
+``NETMON_STATE_DIR``. ``netmon config show`` prints the resolved settings (secrets masked) and
+``netmon config env`` lists every variable name.
+
+Secrets (InfluxDB password or token) come from the environment or from a file
+(``password_file``, ``token_file``), never from the TOML itself in production — the TOML may
+hold them for the lab only.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agent.secret import Secret
+
+ENV_PREFIX = "NETMON_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InfluxSettings(_Strict):
+    url: str = "http://127.0.0.1:8086"
+    transport: Literal["v1", "v2"] = "v1"
+    # v1 transport (InfluxDB 1.x, and the v1 compatibility API of 2.x and 3.x)
+    database: str = "netmon"
+    retention_policy: str = ""
+    username: str = ""
+    password: Secret | None = None
+    password_file: Path | None = None
+    # v2 transport (influxdb-client); a token also works for v1 on 2.x/3.x
+    org: str = ""
+    bucket: str = ""
+    token: Secret | None = None
+    token_file: Path | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    gzip: bool = False  # on loopback gzip costs more CPU than it saves (DESIGN §9)
+    batch_size: int = Field(default=5000, ge=1, le=5000)
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    uint_mode: Literal["wrap", "native"] = "wrap"
+    buffer_max_lines: int = Field(default=500_000, ge=1000)
+    create_database: bool = False
+
+    def resolved_password(self) -> Secret | None:
+        return self.password or _read_secret_file(self.password_file)
+
+    def resolved_token(self) -> Secret | None:
+        return self.token or _read_secret_file(self.token_file)
+
+
+class MetricsSettings(_Strict):
+    listen: str = "127.0.0.1:9273"
+    enabled: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9273")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class SnmpSettings(_Strict):
+    max_in_flight: int = Field(default=64, ge=1, le=4096)
+    receive_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=65536)
+
+
+class InventorySettings(_Strict):
+    path: Path = Path("inventory/lab")
+    vault_password_file: Path | None = None
+
+
+class Settings(_Strict):
+    agent_name: str = Field(default_factory=lambda: os.uname().nodename)
+    state_dir: Path = Path(".state")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    inventory: InventorySettings = InventorySettings()
+    influxdb: InfluxSettings = InfluxSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    snmp: SnmpSettings = SnmpSettings()
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names the file or variable and the field."""
+
+
+def _read_secret_file(path: Path | None) -> Secret | None:
+    if path is None:
+        return None
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"cannot read secret file {path}: {exc.strerror}") from None
+    return Secret(value) if value else None
+
+
+def env_names(model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX) -> dict[str, tuple[str, ...]]:
+    """Every NETMON_* variable and the settings path it overrides."""
+    names: dict[str, tuple[str, ...]] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for env, path in env_names(annotation, f"{prefix}{name.upper()}_").items():
+                names[env] = (name, *path)
+        else:
+            names[f"{prefix}{name.upper()}"] = (name,)
+    return names
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    applied = []
+    for env, path in env_names().items():
+        if env in environ:
+            node = data
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    raise SettingsError(f"{env}: [{key}] must be a table in the settings file")
+            node[path[-1]] = environ[env]
+            applied.append(env)
+    return applied
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from `path` (optional) and the environment; raise SettingsError."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"{path}: cannot read settings: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: invalid TOML: {exc}") from None
+    applied = _apply_env(data, environ)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            env = ENV_PREFIX + "_".join(str(part).upper() for part in error["loc"])
+            where = f"{env} (environment)" if env in applied else f"{source}: {field}"
+            # error["input"] may hold a secret: never echo it back.
+            problems.append(f"{where}: {error['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,225 @@
+"""The one place that talks to pysnmp: a shared asyncio engine, GET and column walks.
+
+All OIDs are numeric tuples; pysnmp is asked not to look anything up in MIBs
+(``lookupMib=False``), which keeps start-up instant and polling cheaper.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pysnmp.entity import config as engine_config
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    UdpTransportTarget,
+    UsmUserData,
+    bulk_cmd,
+    get_cmd,
+    next_cmd,
+)
+from pysnmp.proto import errind
+
+from agent.results import Result
+from collectors.snmp.config import CommunityCredential, UsmCredential
+from collectors.snmp.profiles import Oid
+from collectors.snmp.values import is_missing
+
+_AUTH = {
+    "md5": engine_config.USM_AUTH_HMAC96_MD5,
+    "sha": engine_config.USM_AUTH_HMAC96_SHA,
+    "sha224": engine_config.USM_AUTH_HMAC128_SHA224,
+    "sha256": engine_config.USM_AUTH_HMAC192_SHA256,
+    "sha384": engine_config.USM_AUTH_HMAC256_SHA384,
+    "sha512": engine_config.USM_AUTH_HMAC384_SHA512,
+}
+_PRIV = {
+    "des": engine_config.USM_PRIV_CBC56_DES,
+    "aes128": engine_config.USM_PRIV_CFB128_AES,
+    "aes192": engine_config.USM_PRIV_CFB192_AES,
+    "aes256": engine_config.USM_PRIV_CFB256_AES,
+}
+_AUTH_ERRORS = (
+    errind.UnknownUserName,
+    errind.WrongDigest,
+    errind.DecryptionError,
+    errind.UnsupportedSecurityLevel,
+    errind.AuthenticationError,
+    errind.AuthenticationFailure,
+    errind.UnknownSecurityName,
+    errind.NotInTimeWindow,
+)
+
+
+class SnmpRequestError(Exception):
+    """A request failed; `result` classifies it, `str()` is safe to log (no secrets)."""
+
+    def __init__(self, result: Result, message: str) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a request needs: where, and with which credentials (pysnmp objects)."""
+
+    transport: Any
+    auth: Any
+    version: str
+    context: Any
+
+
+def _classify(error_indication: Any) -> SnmpRequestError:
+    if isinstance(error_indication, errind.RequestTimedOut):
+        return SnmpRequestError(Result.TIMEOUT, "no response before timeout")
+    if isinstance(error_indication, _AUTH_ERRORS):
+        return SnmpRequestError(Result.AUTH_ERROR, f"SNMPv3 security: {error_indication}")
+    if isinstance(error_indication, errind.TooBig):
+        return SnmpRequestError(Result.PROTOCOL_ERROR, "response too big")
+    return SnmpRequestError(Result.BAD_RESPONSE, str(error_indication))
+
+
+class SnmpSession:
+    """One pysnmp engine shared by every device this agent polls."""
+
+    def __init__(self, receive_buffer_bytes: int) -> None:
+        self.engine = SnmpEngine()
+        self._receive_buffer_bytes = receive_buffer_bytes
+        self._socket_tuned = False
+
+    def auth_data(self, credential: CommunityCredential | UsmCredential) -> Any:
+        if isinstance(credential, CommunityCredential):
+            return CommunityData(
+                credential.community.reveal(), mpModel=0 if credential.version == "1" else 1
+            )
+        return UsmUserData(
+            credential.user,
+            authKey=credential.auth_password.reveal() if credential.auth_password else None,
+            privKey=credential.priv_password.reveal() if credential.priv_password else None,
+            authProtocol=_AUTH[credential.auth_protocol]
+            if credential.auth_protocol
+            else engine_config.USM_AUTH_NONE,
+            privProtocol=_PRIV[credential.priv_protocol]
+            if credential.priv_protocol
+            else engine_config.USM_PRIV_NONE,
+        )
+
+    async def endpoint(
+        self,
+        address: str,
+        port: int,
+        credential: CommunityCredential | UsmCredential,
+        timeout_s: float,
+        retries: int,
+    ) -> Endpoint:
+        try:
+            transport = await UdpTransportTarget.create(
+                (address, port), timeout=timeout_s, retries=retries
+            )
+        except Exception as exc:  # pysnmp wraps resolver errors in its own types
+            raise SnmpRequestError(Result.CONNECTION_ERROR, f"cannot resolve {address}") from exc
+        context = ContextData(
+            contextName=credential.context if isinstance(credential, UsmCredential) else ""
+        )
+        return Endpoint(transport, self.auth_data(credential), credential.version, context)
+
+    def _tune_socket(self) -> None:
+        # With many devices in flight, answers arrive in bursts on the one shared socket;
+        # the default receive buffer overflows and the kernel drops answers (DESIGN §9).
+        if self._socket_tuned:
+            return
+        transport = engine_config.get_transport(self.engine, engine_config.SNMP_UDP_DOMAIN)
+        sock = getattr(getattr(transport, "transport", None), "get_extra_info", lambda _: None)(
+            "socket"
+        )
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer_bytes)
+            self._socket_tuned = True
+
+    async def get(self, endpoint: Endpoint, oids: Sequence[Oid]) -> dict[Oid, Any]:
+        """GET `oids`; absent objects are left out of the answer."""
+        error, status, index, var_binds = await get_cmd(
+            self.engine,
+            endpoint.auth,
+            endpoint.transport,
+            endpoint.context,
+            *[ObjectType(ObjectIdentity(oid)) for oid in oids],
+            lookupMib=False,
+        )
+        self._tune_socket()
+        if error:
+            raise _classify(error)
+        if status:
+            raise SnmpRequestError(Result.PROTOCOL_ERROR, f"device answered {status.prettyPrint()}")
+        return {tuple(name): value for name, value in var_binds if not is_missing(value)}
+
+    async def walk(
+        self, endpoint: Endpoint, columns: Sequence[Oid], max_repetitions: int
+    ) -> tuple[dict[Oid, dict[Oid, Any]], int]:
+        """Walk table columns together; returns {column: {index: value}} and bad OIDs seen.
+
+        One GETBULK carries every column still in progress (GETNEXT for SNMPv1); a column
+        ends when the agent answers past its subtree. An agent that answers a non-increasing
+        OID ends that column instead of looping forever (counted as a bad answer).
+        """
+        rows: dict[Oid, dict[Oid, Any]] = {column: {} for column in columns}
+        cursor: dict[Oid, Oid] = {column: column for column in columns}
+        bad = 0
+        while cursor:
+            active = list(cursor)
+            var_binds = await self._next_rows(endpoint, [cursor[c] for c in active], max_repetitions)
+            done = set()
+            for position, (name, value) in enumerate(var_binds):
+                column = active[position % len(active)]
+                if column in done:
+                    continue
+                oid = tuple(name)
+                if is_missing(value) or oid[: len(column)] != column:
+                    done.add(column)
+                    continue
+                if oid <= cursor[column]:
+                    bad += 1
+                    done.add(column)
+                    continue
+                rows[column][oid[len(column) :]] = value
+                cursor[column] = oid
+            if not var_binds:
+                break
+            for column in done:
+                cursor.pop(column, None)
+        return rows, bad
+
+    async def _next_rows(
+        self, endpoint: Endpoint, start: list[Oid], max_repetitions: int
+    ) -> Sequence[tuple[Any, Any]]:
+        objects = [ObjectType(ObjectIdentity(oid)) for oid in start]
+        if endpoint.version == "1":
+            answer = await next_cmd(
+                self.engine, endpoint.auth, endpoint.transport, endpoint.context, *objects,
+                lookupMib=False,
+            )
+        else:
+            answer = await bulk_cmd(
+                self.engine, endpoint.auth, endpoint.transport, endpoint.context,
+                0, max_repetitions, *objects, lookupMib=False,
+            )
+        self._tune_socket()
+        error, status, _index, var_binds = answer
+        if error:
+            raise _classify(error)
+        if status:
+            if endpoint.version == "1" and status.prettyPrint() == "noSuchName":
+                return []  # SNMPv1 says "end of MIB" this way
+            raise SnmpRequestError(Result.PROTOCOL_ERROR, f"device answered {status.prettyPrint()}")
+        return list(var_binds)
+
+    def close(self) -> None:
+        dispatcher = self.engine.transport_dispatcher
+        if dispatcher is not None:
+            dispatcher.close_dispatcher()

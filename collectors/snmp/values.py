@@ -1,0 +1,79 @@
+"""Turning SNMP values into sample field values, exactly and without MIB look-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pysnmp.proto import rfc1902, rfc1905
+
+from agent.samples import FieldValue, Unsigned
+from agent.schema import FieldType
+
+
+class BadValueError(ValueError):
+    """A device's value does not fit the column it was asked for."""
+
+
+def _octets_text(value: Any) -> str:
+    raw = bytes(value).rstrip(b"\x00")  # some agents NUL-terminate DisplayStrings
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.hex(":")
+    if text.isprintable() or all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+        return text
+    return raw.hex(":")
+
+
+_NATIVE: dict[type, Callable[[Any], FieldValue]] = {
+    rfc1902.Integer32: int,
+    rfc1902.Integer: int,
+    rfc1902.Counter32: int,
+    rfc1902.Gauge32: int,
+    rfc1902.Unsigned32: int,
+    rfc1902.TimeTicks: int,
+    rfc1902.Counter64: lambda v: Unsigned(int(v)),
+    rfc1902.OctetString: _octets_text,
+    rfc1902.Opaque: lambda v: bytes(v).hex(":"),
+    rfc1902.IpAddress: lambda v: ".".join(str(b) for b in bytes(v)),
+    rfc1902.ObjectIdentifier: lambda v: ".".join(str(p) for p in v),
+    rfc1902.Bits: lambda v: bytes(v).hex(":"),
+}
+
+_MISSING = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
+
+
+def is_missing(value: Any) -> bool:
+    return isinstance(value, _MISSING) or isinstance(value, rfc1902.Null)
+
+
+def native(value: Any) -> FieldValue:
+    """The Python value of an SNMP value (Counter64 → Unsigned, strings decoded)."""
+    convert = _NATIVE.get(type(value))
+    if convert is None:
+        for kind, candidate in _NATIVE.items():
+            if isinstance(value, kind):
+                convert = candidate
+                break
+        else:
+            raise BadValueError(f"unsupported SNMP type {type(value).__name__}")
+    return convert(value)
+
+
+def as_field(value: FieldValue, kind: FieldType) -> FieldValue:
+    """`value` as the declared field type; raise BadValueError when it does not fit."""
+    if kind is FieldType.STR:
+        return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        raise BadValueError(f"text {value[:40]!r} where a number ({kind}) is declared")
+    if kind is FieldType.UINT:
+        return value if isinstance(value, Unsigned) else Unsigned(int(value))
+    if kind is FieldType.INT:
+        number = int(value)
+        if not -(2**63) <= number < 2**63:
+            raise BadValueError(f"{number} does not fit a signed 64-bit integer")
+        return number
+    if kind is FieldType.FLOAT:
+        return float(value)
+    return bool(value)
