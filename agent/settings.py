@@ -51,7 +51,6 @@ class InfluxSettings(_Strict):
     timeout_s: float = Field(default=10.0, gt=0)
     uint_mode: Literal["wrap", "native"] = "wrap"
     buffer_max_lines: int = Field(default=500_000, ge=1000)
-    create_database: bool = False
 
     def resolved_password(self) -> Secret | None:
         return self.password or _read_secret_file(self.password_file)

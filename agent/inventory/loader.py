@@ -149,7 +149,20 @@ class _HostReader:
                 message = "unknown setting (not one the collector knows)"
             self.problem(variable, message, field)
 
+    def _unknown_variables(self) -> None:
+        # A misspelt netmon_ variable would otherwise be ignored silently.
+        known = set(HostSettings.model_fields) | {"netmon_credentials"}
+        prefixes = ("netmon_lab_", *(f"netmon_{name}_" for name in self.registry.names()))
+        for variable in self.hostvars:
+            if (
+                variable.startswith("netmon_")
+                and variable not in known
+                and not variable.startswith(prefixes)
+            ):
+                self.problem(variable, "unknown netmon variable (misspelt?)")
+
     def read(self) -> Host | None:
+        self._unknown_variables()
         try:
             settings = HostSettings.model_validate(self.hostvars)
         except ValidationError as exc:

@@ -1,0 +1,78 @@
+"""The pipeline between collectors and outputs: enrich, check against the schema, serialize.
+
+Every sample gets the inventory tags of its target (``site``, ``level``, ``department``) and
+``agent``. A sample the schema does not declare is dropped, counted and logged once per kind —
+a device must never be able to create a field with a surprising type in InfluxDB.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from agent.collector import Target
+from agent.output.buffer import LineBuffer
+from agent.output.lineprotocol import UintMode, serialize
+from agent.samples import Sample
+from agent.schema import SchemaRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineStats:
+    samples_in: int = 0
+    samples_out: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)  # reason → count
+
+
+class Pipeline:
+    def __init__(
+        self,
+        schema: SchemaRegistry,
+        buffer: LineBuffer,
+        *,
+        agent_name: str,
+        uint_mode: UintMode = "wrap",
+    ) -> None:
+        self.schema = schema
+        self.buffer = buffer
+        self.agent_name = agent_name
+        self.uint_mode = uint_mode
+        self.stats = PipelineStats()
+        self._reported: set[str] = set()
+
+    def enrich(self, samples: Sequence[Sample], tags: Mapping[str, str]) -> None:
+        for sample in samples:
+            sample.tags.update(tags)
+            sample.tags["agent"] = self.agent_name
+
+    def accept(self, samples: Sequence[Sample], tags: Mapping[str, str] | None = None) -> None:
+        """Take one poll's samples (with its target's inventory tags) into the buffer."""
+        self.stats.samples_in += len(samples)
+        self.enrich(samples, tags or {})
+        lines = []
+        for sample in samples:
+            problems = self.schema.problems(sample)
+            if problems:
+                self._drop("undeclared", problems[0])
+                continue
+            line = serialize(sample, uint_mode=self.uint_mode)
+            if line is None:
+                self._drop("no_fields", f"{sample.measurement}: no writable field")
+                continue
+            lines.append(line)
+        self.stats.samples_out += len(lines)
+        if lines:
+            self.buffer.put(lines)
+
+    def accept_poll(self, target: Target, samples: list[Sample]) -> None:
+        self.accept(samples, target.tags)
+
+    def _drop(self, reason: str, detail: str) -> None:
+        self.stats.dropped[reason] += 1
+        if detail not in self._reported:
+            self._reported.add(detail)
+            log.warning("sample dropped (%s): %s", reason, detail)

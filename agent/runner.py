@@ -1,0 +1,191 @@
+"""Putting the agent together: inventory → scheduler → pipeline → buffer → writer.
+
+Outputs start first and stop last (STYLE: Telegraf agent.go), so no poll's samples arrive at a
+writer that is not running, and a shutdown flushes what was collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import start_http_server
+
+from agent.collector import CollectorContext, CollectorRegistry, PolledCollector
+from agent.inventory.model import Inventory
+from agent.output.buffer import MemoryBuffer
+from agent.output.transport_v2 import V2Transport
+from agent.output.transports import Transport, V1Transport
+from agent.output.writer import Writer
+from agent.pipeline import Pipeline
+from agent.scheduler import Scheduler
+from agent.schema import SchemaRegistry, base_schema
+from agent.selfmetrics import SelfMetrics, StatsReading
+from agent.settings import InfluxSettings, Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+def make_transport(influx: InfluxSettings) -> Transport:
+    if influx.transport == "v2":
+        token = influx.resolved_token()
+        if token is None:
+            raise SettingsError("influxdb: the v2 transport needs a token (token or token_file)")
+        if not influx.org or not influx.bucket:
+            raise SettingsError("influxdb: the v2 transport needs org and bucket")
+        return V2Transport(
+            influx.url, influx.org, influx.bucket, token,
+            verify_tls=influx.verify_tls, ca_bundle=influx.ca_file, timeout_s=influx.timeout_s,
+        )
+    password = influx.resolved_password()
+    token = influx.resolved_token()
+    if password is not None and not influx.username:
+        raise SettingsError("influxdb: a password needs a username")
+    return V1Transport(
+        influx.url,
+        influx.database,
+        retention_policy=influx.retention_policy,
+        username=influx.username if password is not None else None,
+        password=password,
+        token=token if password is None else None,
+        verify_tls=influx.verify_tls,
+        ca_bundle=influx.ca_file,
+        timeout_s=influx.timeout_s,
+    )
+
+
+def make_collectors(
+    settings: Settings, registry: CollectorRegistry, inventory: Inventory, schema: SchemaRegistry
+) -> dict[str, PolledCollector]:
+    context = CollectorContext(
+        schema=schema,
+        max_in_flight=settings.snmp.max_in_flight,
+        receive_buffer_bytes=settings.snmp.receive_buffer_bytes,
+    )
+    needed = sorted({target.check for target in inventory.targets()})
+    return {name: registry.create(name, context) for name in needed}
+
+
+@dataclass
+class Agent:
+    """A running agent's parts, exposed for status and tests."""
+
+    settings: Settings
+    inventory: Inventory
+    schema: SchemaRegistry
+    collectors: dict[str, PolledCollector]
+    buffer: MemoryBuffer
+    writer: Writer
+    pipeline: Pipeline
+    scheduler: Scheduler
+    metrics: SelfMetrics
+
+    @classmethod
+    def build(
+        cls, settings: Settings, inventory: Inventory, registry: CollectorRegistry,
+        *, spread: bool = True,
+    ) -> Agent:
+        schema = base_schema()
+        collectors = make_collectors(settings, registry, inventory, schema)
+        buffer = MemoryBuffer(settings.influxdb.buffer_max_lines)
+        writer = Writer(
+            make_transport(settings.influxdb),
+            buffer,
+            batch_size=settings.influxdb.batch_size,
+            flush_interval_s=settings.influxdb.flush_interval_s,
+            gzip=settings.influxdb.gzip,
+        )
+        pipeline = Pipeline(
+            schema, buffer, agent_name=settings.agent_name, uint_mode=settings.influxdb.uint_mode
+        )
+        metrics = SelfMetrics()
+        scheduler = Scheduler(
+            inventory.targets(), collectors, pipeline.accept_poll, metrics, spread=spread
+        )
+        agent = cls(settings, inventory, schema, collectors, buffer, writer, pipeline, scheduler,
+                    metrics)
+        agent._register_readings()
+        return agent
+
+    def _register_readings(self) -> None:
+        stats = self.writer.stats
+        readings = [
+            StatsReading("netmon_samples_written", "Samples delivered to InfluxDB", "counter",
+                         lambda: stats.lines_written),
+            StatsReading("netmon_samples_failed", "Samples InfluxDB rejected (not retried)",
+                         "counter", lambda: stats.lines_failed),
+            StatsReading("netmon_write_retries", "Writes retried after a retryable error",
+                         "counter", lambda: stats.retries),
+            StatsReading("netmon_buffer_samples", "Samples waiting in the output buffer", "gauge",
+                         lambda: self.buffer.lines_buffered),
+            StatsReading("netmon_buffer_evicted", "Samples evicted from a full output buffer",
+                         "counter", lambda: self.buffer.lines_evicted),
+            StatsReading("netmon_samples_dropped", "Samples dropped by the pipeline "
+                         "(undeclared in the schema, or nothing writable)", "counter",
+                         lambda: sum(self.pipeline.stats.dropped.values())),
+        ]
+        snmp = self.collectors.get("snmp")
+        snmp_stats: Any = getattr(snmp, "stats", None)
+        if snmp_stats is not None:
+            readings.append(StatsReading(
+                "netmon_snmp_bad_values", "Device answers that could not be used (counted, "
+                "logged, skipped)", "counter", lambda: snmp_stats.bad_values))
+        self.metrics.add_readings(readings)
+        for check in self.collectors:
+            count = sum(1 for t in self.scheduler.targets if t.check == check)
+            self.metrics.targets.labels(check).set(count)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        writer_task = asyncio.create_task(self.writer.run(), name="writer")
+        scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        stop_task = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait(
+            {scheduler_task, writer_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
+        )
+        self.scheduler.stop()
+        await scheduler_task
+        for collector in self.collectors.values():
+            await collector.close()
+        await self.writer.stop(timeout_s=10.0)
+        stop_task.cancel()
+        for task in (writer_task, scheduler_task):
+            if task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        writer_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer_task
+
+
+@contextlib.contextmanager
+def metrics_server(agent: Agent) -> Iterator[None]:
+    listen = agent.settings.metrics
+    if not listen.enabled:
+        yield
+        return
+    server, thread = start_http_server(listen.port, addr=listen.host, registry=agent.metrics.registry)
+    log.info("self-monitoring on http://%s/metrics", listen.listen)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+async def run_until_stopped(agent: Agent, duration_s: float | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if duration_s is not None:
+        loop.call_later(duration_s, stop.set)
+    try:
+        with metrics_server(agent):
+            await agent.run(stop)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
