@@ -289,7 +289,7 @@ def load_inventory(
     unmonitored = []
     for name in sorted(set(host_groups) | set(hostvars)):
         variables = hostvars.get(name, {})
-        if "netmon_checks" not in variables:
+        if not variables.get("netmon_checks"):
             unmonitored.append(name)
             continue
         reader = _HostReader(
