@@ -181,7 +181,14 @@ class _HostReader:
         address = str(self.hostvars.get("ansible_host") or self.name)
         if self.problems:
             return None
-        return Host(self.name, address, tuple(self.groups), settings, checks, credential_names)
+        lab = {
+            key.removeprefix("netmon_lab_"): value
+            for key, value in self.hostvars.items()
+            if key.startswith("netmon_lab_")
+        }
+        return Host(
+            self.name, address, tuple(self.groups), settings, checks, credential_names, lab
+        )
 
     def _credential(self, check: str, set_name: Any) -> dict[str, Any] | None:
         variable = f"netmon_{check}_credential"

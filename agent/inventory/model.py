@@ -54,6 +54,7 @@ class Host:
     settings: HostSettings
     checks: Mapping[str, Any]  # check name → validated collector config
     credential_names: Mapping[str, str] = field(default_factory=dict)  # check → set name
+    lab: Mapping[str, Any] = field(default_factory=dict)  # netmon_lab_* (lab use only)
 
     @property
     def tags(self) -> dict[str, str]:

@@ -1,0 +1,124 @@
+"""``netmon lab``: the simulated province on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from agent.collector import CollectorRegistry
+from agent.inventory.loader import load_inventory
+from agent.inventory.problems import InventoryError
+from agent.lab.province import LabPlanError, plan_lab, running
+from agent.lab.snmpsim import LabProcessError
+from agent.settings import Settings, SettingsError, load_settings
+
+LAB_SETTINGS = Path(__file__).with_name("netmon-lab.toml")
+log = logging.getLogger("netmon.lab")
+
+
+def _lab_settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config or LAB_SETTINGS)
+    except SettingsError as exc:
+        click.echo(f"netmon: {exc}", err=True)
+        sys.exit(3)
+
+
+def _setup(config: Path | None, inventory_path: Path | None) -> tuple[Settings, object]:
+    from agent.cli import _setup_logging
+
+    settings = _lab_settings(config)
+    _setup_logging(settings.log_level)
+    try:
+        inventory = load_inventory(
+            inventory_path or settings.inventory.path,
+            CollectorRegistry.from_entry_points(),
+            vault_password_file=settings.inventory.vault_password_file,
+        )
+    except InventoryError as exc:
+        click.echo(f"netmon: lab inventory is invalid:\n{exc}", err=True)
+        sys.exit(3)
+    return settings, inventory
+
+
+@click.group()
+def lab() -> None:
+    """The simulated province: real peers (snmpsim, snmpd, influxd) on loopback.
+
+    Uses the lab settings (agent/lab/netmon-lab.toml: inventory/lab, InfluxDB on
+    127.0.0.1:18086, state under .state/lab) unless --config is given.
+    """
+
+
+_config = click.option("-c", "--config", type=click.Path(exists=True, path_type=Path),
+                       help="Lab settings (TOML); default: agent/lab/netmon-lab.toml.")
+_inventory = click.option("-i", "--inventory", "inventory_path", type=click.Path(path_type=Path),
+                          help="Lab inventory; default: the settings' [inventory] path.")
+
+
+@lab.command("run")
+@_config
+@_inventory
+@click.option("--duration", type=float, help="Stop after this many seconds (default: until "
+              "Ctrl-C / SIGTERM).")
+def lab_run(config: Path | None, inventory_path: Path | None, duration: float | None) -> None:
+    """Start the lab and run the agent against it; Ctrl-C stops both."""
+    from agent.runner import Agent, run_until_stopped
+
+    settings, inventory = _setup(config, inventory_path)
+    try:
+        plan = plan_lab(inventory, settings, settings.state_dir.resolve())  # type: ignore[arg-type]
+        with running(plan, settings.influxdb.database):
+            for line in plan.describe():
+                log.info("lab: %s", line)
+            agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())  # type: ignore[arg-type]
+            log.info("lab: agent polling %d targets every %gs; Grafana/InfluxQL: %s db=%s",
+                     len(agent.scheduler.targets),
+                     min(t.interval_s for t in agent.scheduler.targets),
+                     settings.influxdb.url, settings.influxdb.database)
+            asyncio.run(run_until_stopped(agent, duration))
+            assert plan.influx is not None
+            _summary(plan.influx, settings)
+            stats = agent.writer.stats
+            click.echo(f"lab: {stats.lines_written} samples written, {stats.lines_failed} failed")
+    except (LabProcessError, LabPlanError, OSError) as exc:
+        click.echo(f"netmon: the lab could not start: {exc}", err=True)
+        sys.exit(4)
+
+
+def _summary(influx: object, settings: Settings) -> None:
+    rows = influx.rows(  # type: ignore[attr-defined]
+        'SELECT count("result_code") FROM "snmp" GROUP BY "source", "result"',
+        settings.influxdb.database,
+    )
+    for row in rows:
+        click.echo(f"lab: {row}")
+
+
+@lab.command("up")
+@_config
+@_inventory
+def lab_up(config: Path | None, inventory_path: Path | None) -> None:
+    """Start the lab's peers and wait (for `netmon poll` from another shell); Ctrl-C stops."""
+    settings, inventory = _setup(config, inventory_path)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        plan = plan_lab(inventory, settings, settings.state_dir.resolve())  # type: ignore[arg-type]
+        with running(plan, settings.influxdb.database):
+            for line in plan.describe():
+                click.echo(f"lab: {line}")
+            click.echo("lab: up; Ctrl-C stops it")
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
+    except (LabProcessError, LabPlanError, OSError) as exc:
+        click.echo(f"netmon: the lab could not start: {exc}", err=True)
+        sys.exit(4)
