@@ -21,7 +21,7 @@ from agent.inventory.loader import load_inventory
 from agent.inventory.model import Host, Inventory
 from agent.inventory.problems import InventoryError
 from agent.output.lineprotocol import serialize
-from agent.pipeline import Pipeline
+from agent.pipeline import add_inventory_tags
 from agent.results import Result
 from agent.samples import Sample
 from agent.settings import Settings, SettingsError, env_names, load_settings
@@ -70,22 +70,29 @@ class _State:
             )
         except InventoryError as exc:
             count = len(exc.problems)
-            _fail(f"inventory is invalid ({count} problem{'s' * (count != 1)}):\n{exc}",
-                  EXIT_INVALID)
+            _fail(
+                f"inventory is invalid ({count} problem{'s' * (count != 1)}):\n{exc}", EXIT_INVALID
+            )
             raise AssertionError("unreachable") from exc
 
 
 pass_state = click.make_pass_decorator(_State)
 inventory_option = click.option(
-    "-i", "--inventory", "inventory_path", type=click.Path(path_type=Path),
+    "-i",
+    "--inventory",
+    "inventory_path",
+    type=click.Path(path_type=Path),
     help="Ansible inventory (directory or file); default: settings [inventory] path.",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "-c", "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="NETMON_CONFIG", help="Settings file (TOML). Env: NETMON_CONFIG.",
+    "-c",
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="NETMON_CONFIG",
+    help="Settings file (TOML). Env: NETMON_CONFIG.",
 )
 @click.version_option(__version__, prog_name="netmon")
 @click.pass_context
@@ -100,8 +107,11 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 @cli.command()
 @inventory_option
-@click.option("--duration", type=float, help="Stop after this many seconds (default: run until "
-              "SIGINT/SIGTERM).")
+@click.option(
+    "--duration",
+    type=float,
+    help="Stop after this many seconds (default: run until SIGINT/SIGTERM).",
+)
 @pass_state
 def run(state: _State, inventory_path: Path | None, duration: float | None) -> None:
     """Run the agent: poll every target of the inventory and write to InfluxDB."""
@@ -115,13 +125,22 @@ def run(state: _State, inventory_path: Path | None, duration: float | None) -> N
     except (SettingsError, ValueError) as exc:
         _fail(str(exc), EXIT_INVALID)
     targets = agent.scheduler.targets
-    log.info("agent %s: %d hosts, %d targets → %s (%s)", settings.agent_name,
-             len(inventory.hosts), len(targets), settings.influxdb.url,
-             settings.influxdb.transport)
+    log.info(
+        "agent %s: %d hosts, %d targets → %s (%s)",
+        settings.agent_name,
+        len(inventory.hosts),
+        len(targets),
+        settings.influxdb.url,
+        settings.influxdb.transport,
+    )
     asyncio.run(run_until_stopped(agent, duration))
     stats = agent.writer.stats
-    log.info("stopped: %d samples written, %d failed, %d still buffered",
-             stats.lines_written, stats.lines_failed, agent.buffer.lines_buffered)
+    log.info(
+        "stopped: %d samples written, %d failed, %d still buffered",
+        stats.lines_written,
+        stats.lines_failed,
+        agent.buffer.lines_buffered,
+    )
     if stats.lines_failed or agent.buffer.lines_buffered:
         sys.exit(EXIT_FAILED)
 
@@ -132,7 +151,11 @@ def _find_host(inventory: Inventory, name: str) -> Host:
     for host in inventory.hosts.values():
         if host.address == name:
             return host
-    hint = " (it is in the inventory but has no netmon_checks)" if name in inventory.unmonitored else ""
+    hint = (
+        " (it is in the inventory but has no netmon_checks)"
+        if name in inventory.unmonitored
+        else ""
+    )
     _fail(f"host {name!r} is not a monitored host of {inventory.source}{hint}", EXIT_USAGE)
     raise AssertionError("unreachable")
 
@@ -150,14 +173,20 @@ def _table(samples: list[Sample]) -> str:
 @cli.command()
 @click.argument("host")
 @inventory_option
-@click.option("--format", "output_format", type=click.Choice(["table", "line"]), default="table",
-              show_default=True, help="A readable table, or InfluxDB line protocol.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "line"]),
+    default="table",
+    show_default=True,
+    help="A readable table, or InfluxDB line protocol.",
+)
 @pass_state
 def poll(state: _State, host: str, inventory_path: Path | None, output_format: str) -> None:
     """Poll HOST once with each of its checks and print the samples; writes nothing."""
     from agent.runner import make_collectors
-    from agent.schema import base_schema
     from agent.scheduler import Scheduler
+    from agent.schema import base_schema
 
     settings = state.settings
     _setup_logging(settings.log_level)
@@ -185,9 +214,7 @@ def poll(state: _State, host: str, inventory_path: Path | None, output_format: s
             await collector.close()
 
     asyncio.run(poll_all())
-    pipeline = Pipeline(schema, _NullBuffer(), agent_name=settings.agent_name,
-                        uint_mode=settings.influxdb.uint_mode)
-    pipeline.enrich(collected, found.tags)
+    add_inventory_tags(collected, found.tags, settings.agent_name)
     if output_format == "line":
         for sample in collected:
             line = serialize(sample, uint_mode=settings.influxdb.uint_mode)
@@ -198,10 +225,6 @@ def poll(state: _State, host: str, inventory_path: Path | None, output_format: s
     failed = [s for s in collected if s.fields.get("result_code", 0) != Result.SUCCESS]
     if failed:
         sys.exit(EXIT_FAILED)
-
-
-class _NullBuffer:
-    def put(self, lines: Any) -> None: ...
 
 
 @cli.group()
@@ -217,9 +240,11 @@ def inventory_check(state: _State, inventory_path: Path | None) -> None:
     found = state.inventory(inventory_path)
     targets = found.targets()
     checks = sorted({t.check for t in targets})
-    click.echo(f"{found.source}: OK — {len(found.hosts)} monitored hosts, {len(targets)} targets "
-               f"({', '.join(checks) or 'none'}); {len(found.unmonitored)} hosts without "
-               "netmon_checks")
+    click.echo(
+        f"{found.source}: OK — {len(found.hosts)} monitored hosts, {len(targets)} targets "
+        f"({', '.join(checks) or 'none'}); {len(found.unmonitored)} hosts without "
+        "netmon_checks"
+    )
 
 
 @inventory.command("show")

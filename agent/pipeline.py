@@ -21,6 +21,13 @@ from agent.schema import SchemaRegistry
 log = logging.getLogger(__name__)
 
 
+def add_inventory_tags(samples: Sequence[Sample], tags: Mapping[str, str], agent: str) -> None:
+    """The target's inventory tags (site, level, department) and the writing agent's name."""
+    for sample in samples:
+        sample.tags.update(tags)
+        sample.tags["agent"] = agent
+
+
 @dataclass
 class PipelineStats:
     samples_in: int = 0
@@ -45,9 +52,7 @@ class Pipeline:
         self._reported: set[str] = set()
 
     def enrich(self, samples: Sequence[Sample], tags: Mapping[str, str]) -> None:
-        for sample in samples:
-            sample.tags.update(tags)
-            sample.tags["agent"] = self.agent_name
+        add_inventory_tags(samples, tags, self.agent_name)
 
     def accept(self, samples: Sequence[Sample], tags: Mapping[str, str] | None = None) -> None:
         """Take one poll's samples (with its target's inventory tags) into the buffer."""

@@ -39,8 +39,13 @@ def make_transport(influx: InfluxSettings) -> Transport:
         if not influx.org or not influx.bucket:
             raise SettingsError("influxdb: the v2 transport needs org and bucket")
         return V2Transport(
-            influx.url, influx.org, influx.bucket, token,
-            verify_tls=influx.verify_tls, ca_bundle=influx.ca_file, timeout_s=influx.timeout_s,
+            influx.url,
+            influx.org,
+            influx.bucket,
+            token,
+            verify_tls=influx.verify_tls,
+            ca_bundle=influx.ca_file,
+            timeout_s=influx.timeout_s,
         )
     password = influx.resolved_password()
     token = influx.resolved_token()
@@ -87,8 +92,12 @@ class Agent:
 
     @classmethod
     def build(
-        cls, settings: Settings, inventory: Inventory, registry: CollectorRegistry,
-        *, spread: bool = True,
+        cls,
+        settings: Settings,
+        inventory: Inventory,
+        registry: CollectorRegistry,
+        *,
+        spread: bool = True,
     ) -> Agent:
         schema = base_schema()
         collectors = make_collectors(settings, registry, inventory, schema)
@@ -107,34 +116,63 @@ class Agent:
         scheduler = Scheduler(
             inventory.targets(), collectors, pipeline.accept_poll, metrics, spread=spread
         )
-        agent = cls(settings, inventory, schema, collectors, buffer, writer, pipeline, scheduler,
-                    metrics)
+        agent = cls(
+            settings, inventory, schema, collectors, buffer, writer, pipeline, scheduler, metrics
+        )
         agent._register_readings()
         return agent
 
     def _register_readings(self) -> None:
         stats = self.writer.stats
         readings = [
-            StatsReading("netmon_samples_written", "Samples delivered to InfluxDB", "counter",
-                         lambda: stats.lines_written),
-            StatsReading("netmon_samples_failed", "Samples InfluxDB rejected (not retried)",
-                         "counter", lambda: stats.lines_failed),
-            StatsReading("netmon_write_retries", "Writes retried after a retryable error",
-                         "counter", lambda: stats.retries),
-            StatsReading("netmon_buffer_samples", "Samples waiting in the output buffer", "gauge",
-                         lambda: self.buffer.lines_buffered),
-            StatsReading("netmon_buffer_evicted", "Samples evicted from a full output buffer",
-                         "counter", lambda: self.buffer.lines_evicted),
-            StatsReading("netmon_samples_dropped", "Samples dropped by the pipeline "
-                         "(undeclared in the schema, or nothing writable)", "counter",
-                         lambda: sum(self.pipeline.stats.dropped.values())),
+            StatsReading(
+                "netmon_samples_written",
+                "Samples delivered to InfluxDB",
+                "counter",
+                lambda: stats.lines_written,
+            ),
+            StatsReading(
+                "netmon_samples_failed",
+                "Samples InfluxDB rejected (not retried)",
+                "counter",
+                lambda: stats.lines_failed,
+            ),
+            StatsReading(
+                "netmon_write_retries",
+                "Writes retried after a retryable error",
+                "counter",
+                lambda: stats.retries,
+            ),
+            StatsReading(
+                "netmon_buffer_samples",
+                "Samples waiting in the output buffer",
+                "gauge",
+                lambda: self.buffer.lines_buffered,
+            ),
+            StatsReading(
+                "netmon_buffer_evicted",
+                "Samples evicted from a full output buffer",
+                "counter",
+                lambda: self.buffer.lines_evicted,
+            ),
+            StatsReading(
+                "netmon_samples_dropped",
+                "Samples dropped by the pipeline (undeclared in the schema, or nothing writable)",
+                "counter",
+                lambda: sum(self.pipeline.stats.dropped.values()),
+            ),
         ]
         snmp = self.collectors.get("snmp")
         snmp_stats: Any = getattr(snmp, "stats", None)
         if snmp_stats is not None:
-            readings.append(StatsReading(
-                "netmon_snmp_bad_values", "Device answers that could not be used (counted, "
-                "logged, skipped)", "counter", lambda: snmp_stats.bad_values))
+            readings.append(
+                StatsReading(
+                    "netmon_snmp_bad_values",
+                    "Device answers that could not be used (counted, logged, skipped)",
+                    "counter",
+                    lambda: snmp_stats.bad_values,
+                )
+            )
         self.metrics.add_readings(readings)
         for check in self.collectors:
             count = sum(1 for t in self.scheduler.targets if t.check == check)
@@ -167,7 +205,9 @@ def metrics_server(agent: Agent) -> Iterator[None]:
     if not listen.enabled:
         yield
         return
-    server, thread = start_http_server(listen.port, addr=listen.host, registry=agent.metrics.registry)
+    server, thread = start_http_server(
+        listen.port, addr=listen.host, registry=agent.metrics.registry
+    )
     log.info("self-monitoring on http://%s/metrics", listen.listen)
     try:
         yield

@@ -67,7 +67,7 @@ class Scheduler:
         self.observer = observer
         self.spread = spread
         self.clock = clock
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.rng = rng or random.Random()
         self._device_locks: dict[str, asyncio.Lock] = {}
         self._stop = asyncio.Event()
 
@@ -133,5 +133,7 @@ class Scheduler:
                 self.observer.skipped(target, slots)
                 log.warning(
                     "%s: poll overran its interval of %gs; %d poll(s) skipped",
-                    target.key, target.interval_s, slots,
+                    target.key,
+                    target.interval_s,
+                    slots,
                 )

@@ -10,7 +10,7 @@ Tags are bounded sets of values (indexed); free text belongs in fields.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -83,7 +83,7 @@ class SchemaRegistry:
     def get(self, name: str) -> Measurement | None:
         return self._measurements.get(name)
 
-    def __iter__(self) -> Iterable[Measurement]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Measurement]:
         return iter(sorted(self._measurements.values(), key=lambda m: m.name))
 
     def problems(self, sample: Sample) -> list[str]:
@@ -91,7 +91,7 @@ class SchemaRegistry:
         declared = self._measurements.get(sample.measurement)
         if declared is None:
             return [f"undeclared measurement {sample.measurement!r}"]
-        found = []
+        found: list[str] = []
         allowed_tags = declared.tags | INVENTORY_TAGS
         found.extend(
             f"{sample.measurement}: undeclared tag {tag!r}"

@@ -47,7 +47,9 @@ class SelfMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.polls = Counter(
-            "netmon_polls", "Polls finished, by check and result", ["check", "result"],
+            "netmon_polls",
+            "Polls finished, by check and result",
+            ["check", "result"],
             registry=self.registry,
         )
         self.errors = Counter(
@@ -57,12 +59,17 @@ class SelfMetrics:
             "netmon_poll_timeouts", "Polls that timed out", ["check"], registry=self.registry
         )
         self.skipped_total = Counter(
-            "netmon_polls_skipped", "Poll slots skipped because a poll overran its interval",
-            ["check"], registry=self.registry,
+            "netmon_polls_skipped",
+            "Poll slots skipped because a poll overran its interval",
+            ["check"],
+            registry=self.registry,
         )
         self.duration = Histogram(
-            "netmon_poll_duration_seconds", "Time a poll took", ["check"],
-            buckets=_DURATION_BUCKETS, registry=self.registry,
+            "netmon_poll_duration_seconds",
+            "Time a poll took",
+            ["check"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
         )
         self.targets = Gauge(
             "netmon_targets", "Targets scheduled, by check", ["check"], registry=self.registry

@@ -114,7 +114,9 @@ def _read_secret_file(path: Path | None) -> Secret | None:
     return Secret(value) if value else None
 
 
-def env_names(model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX) -> dict[str, tuple[str, ...]]:
+def env_names(
+    model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX
+) -> dict[str, tuple[str, ...]]:
     """Every NETMON_* variable and the settings path it overrides."""
     names: dict[str, tuple[str, ...]] = {}
     for name, info in model.model_fields.items():

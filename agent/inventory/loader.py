@@ -73,44 +73,55 @@ def run_ansible_inventory(path: Path, vault_password_file: Path | None) -> dict[
     raise InventoryError([Problem(where, "", "(ansible-inventory)", message)])
 
 
-def _group_maps(listing: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """host → its groups (ancestors included), and group → depth below ``all``."""
-    children = {
+def _children(listing: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {
         group: list(body.get("children", []))
         for group, body in listing.items()
         if group != "_meta" and isinstance(body, dict)
     }
-    parents: dict[str, list[str]] = {}
-    for group, kids in children.items():
-        for kid in kids:
-            parents.setdefault(kid, []).append(group)
+
+
+def _depths(children: Mapping[str, list[str]]) -> dict[str, int]:
+    """Each group's depth below ``all`` (more specific groups are deeper)."""
     depth: dict[str, int] = {"all": 0}
     frontier = ["all"]
     while frontier:
-        nxt = []
+        following = []
         for group in frontier:
             for kid in children.get(group, []):
                 if kid not in depth:
                     depth[kid] = depth[group] + 1
-                    nxt.append(kid)
-        frontier = nxt
+                    following.append(kid)
+        frontier = following
+    return depth
 
-    def ancestors(group: str, seen: set[str]) -> set[str]:
-        for parent in parents.get(group, []):
-            if parent not in seen:
-                seen.add(parent)
-                ancestors(parent, seen)
-        return seen
 
-    host_groups: dict[str, list[str]] = {}
+def _group_maps(listing: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """host → its groups (ancestors included, ``all`` left out), and group → depth."""
+    children = _children(listing)
+    parents: dict[str, set[str]] = {}
+    for group, kids in children.items():
+        for kid in kids:
+            parents.setdefault(kid, set()).add(group)
+
+    def with_ancestors(group: str) -> set[str]:
+        found, todo = {group}, [group]
+        while todo:
+            for parent in parents.get(todo.pop(), ()):
+                if parent not in found:
+                    found.add(parent)
+                    todo.append(parent)
+        return found
+
+    host_groups: dict[str, set[str]] = {}
     for group, body in listing.items():
-        if group == "_meta" or not isinstance(body, dict):
-            continue
-        for host in body.get("hosts", []):
-            groups = {group} | ancestors(group, set())
-            host_groups.setdefault(host, [])
-            host_groups[host] = sorted(set(host_groups[host]) | groups - {"all"})
-    return host_groups, depth
+        if group != "_meta" and isinstance(body, dict):
+            for host in body.get("hosts", []):
+                host_groups.setdefault(host, set()).update(with_ancestors(group))
+    return (
+        {host: sorted(groups - {"all"}) for host, groups in host_groups.items()},
+        _depths(children),
+    )
 
 
 class _HostReader:
@@ -186,9 +197,7 @@ class _HostReader:
             for key, value in self.hostvars.items()
             if key.startswith("netmon_lab_")
         }
-        return Host(
-            self.name, address, tuple(self.groups), settings, checks, credential_names, lab
-        )
+        return Host(self.name, address, tuple(self.groups), settings, checks, credential_names, lab)
 
     def _credential(self, check: str, set_name: Any) -> dict[str, Any] | None:
         variable = f"netmon_{check}_credential"
@@ -206,7 +215,9 @@ class _HostReader:
             self.problem("netmon_credentials", str(exc), f"netmon_credentials.{set_name}")
             return None
         if not isinstance(resolved, dict):
-            self.problem("netmon_credentials", "must be a mapping", f"netmon_credentials.{set_name}")
+            self.problem(
+                "netmon_credentials", "must be a mapping", f"netmon_credentials.{set_name}"
+            )
             return None
         return {**resolved, "name": set_name}
 

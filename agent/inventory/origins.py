@@ -78,28 +78,39 @@ class OriginFinder:
             if not {"group_vars", "host_vars"} & set(p.relative_to(self.root).parts)
         ]
 
-    def find(self, host: str, groups: Sequence[str], variable: str) -> str:
-        """`path:line` of the definition that wins for `host`, or "" if none is found."""
-        for path in self._vars_files("host_vars", host):
+    def _in_vars_files(self, kind: str, name: str, variable: str) -> str:
+        for path in self._vars_files(kind, name):
             data = self._data(path)
             if isinstance(data, dict) and variable in data:
                 return _line_of(path, variable)
-        for path in self._sources():
-            for _group, body in _walk_groups(self._data(path)):
-                hosts = body.get("hosts")
-                entry = hosts.get(host) if isinstance(hosts, dict) else None
-                if isinstance(entry, dict) and variable in entry:
-                    return _line_of(path, variable)
-        ordered = sorted(groups, key=lambda g: -self.group_depth.get(g, 0))
-        for group in [*ordered, "all"]:
-            for path in self._vars_files("group_vars", group):
-                data = self._data(path)
-                if isinstance(data, dict) and variable in data:
-                    return _line_of(path, variable)
+        return ""
+
+    def _inline(self, variable: str, host: str, groups: Sequence[str]) -> tuple[str, str]:
+        """(file defining it as a host var, file defining it as an inline group var)."""
+        as_host = as_group = ""
         for path in self._sources():
             for group, body in _walk_groups(self._data(path)):
+                hosts = body.get("hosts")
+                entry = hosts.get(host) if isinstance(hosts, dict) else None
+                if not as_host and isinstance(entry, dict) and variable in entry:
+                    as_host = _line_of(path, variable)
                 group_vars = body.get("vars")
-                if group in [*groups, "all"] and isinstance(group_vars, dict):
-                    if variable in group_vars:
-                        return _line_of(path, variable)
-        return ""
+                in_group = isinstance(group_vars, dict) and variable in group_vars
+                if not as_group and in_group and group in [*groups, "all"]:
+                    as_group = _line_of(path, variable)
+        return as_host, as_group
+
+    def find(self, host: str, groups: Sequence[str], variable: str) -> str:
+        """`path:line` of the definition that wins for `host`, or "" if none is found."""
+        found = self._in_vars_files("host_vars", host, variable)
+        if found:
+            return found
+        as_host, as_group = self._inline(variable, host, groups)
+        if as_host:
+            return as_host
+        ordered = sorted(groups, key=lambda g: -self.group_depth.get(g, 0))
+        for group in [*ordered, "all"]:
+            found = self._in_vars_files("group_vars", group, variable)
+            if found:
+                return found
+        return as_group

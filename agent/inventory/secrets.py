@@ -49,7 +49,7 @@ class SecretResolver:
 
         vault = VaultLib([("default", VaultSecret(self.vault_password.reveal().encode()))])
         try:
-            plain = vault.decrypt(ciphertext.encode()).decode("utf-8")
+            plain = str(vault.decrypt(ciphertext.encode()).decode("utf-8"))
         except AnsibleError:
             raise SecretResolutionError(
                 "Ansible Vault value cannot be decrypted with the given vault password"

@@ -40,7 +40,7 @@ def inventory_files(root: Path) -> list[Path]:
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.name.startswith(".") or path.suffix not in YAML_SUFFIXES:
             continue
-        if path.suffix == "" and not (path.parent.name in {"group_vars", "host_vars"}):
+        if path.suffix == "" and path.parent.name not in {"group_vars", "host_vars"}:
             continue
         files.append(path)
     return files

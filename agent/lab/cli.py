@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -56,17 +57,27 @@ def lab() -> None:
     """
 
 
-_config = click.option("-c", "--config", type=click.Path(exists=True, path_type=Path),
-                       help="Lab settings (TOML); default: agent/lab/netmon-lab.toml.")
-_inventory = click.option("-i", "--inventory", "inventory_path", type=click.Path(path_type=Path),
-                          help="Lab inventory; default: the settings' [inventory] path.")
+_config = click.option(
+    "-c",
+    "--config",
+    type=click.Path(exists=True, path_type=Path),
+    help="Lab settings (TOML); default: agent/lab/netmon-lab.toml.",
+)
+_inventory = click.option(
+    "-i",
+    "--inventory",
+    "inventory_path",
+    type=click.Path(path_type=Path),
+    help="Lab inventory; default: the settings' [inventory] path.",
+)
 
 
 @lab.command("run")
 @_config
 @_inventory
-@click.option("--duration", type=float, help="Stop after this many seconds (default: until "
-              "Ctrl-C / SIGTERM).")
+@click.option(
+    "--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C / SIGTERM)."
+)
 def lab_run(config: Path | None, inventory_path: Path | None, duration: float | None) -> None:
     """Start the lab and run the agent against it; Ctrl-C stops both."""
     from agent.runner import Agent, run_until_stopped
@@ -78,10 +89,13 @@ def lab_run(config: Path | None, inventory_path: Path | None, duration: float | 
             for line in plan.describe():
                 log.info("lab: %s", line)
             agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())  # type: ignore[arg-type]
-            log.info("lab: agent polling %d targets every %gs; Grafana/InfluxQL: %s db=%s",
-                     len(agent.scheduler.targets),
-                     min(t.interval_s for t in agent.scheduler.targets),
-                     settings.influxdb.url, settings.influxdb.database)
+            log.info(
+                "lab: agent polling %d targets every %gs; Grafana/InfluxQL: %s db=%s",
+                len(agent.scheduler.targets),
+                min(t.interval_s for t in agent.scheduler.targets),
+                settings.influxdb.url,
+                settings.influxdb.database,
+            )
             asyncio.run(run_until_stopped(agent, duration))
             assert plan.influx is not None
             _summary(plan.influx, settings)
@@ -115,10 +129,8 @@ def lab_up(config: Path | None, inventory_path: Path | None) -> None:
             for line in plan.describe():
                 click.echo(f"lab: {line}")
             click.echo("lab: up; Ctrl-C stops it")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
-            except KeyboardInterrupt:
-                pass
     except (LabProcessError, LabPlanError, OSError) as exc:
         click.echo(f"netmon: the lab could not start: {exc}", err=True)
         sys.exit(4)

@@ -93,7 +93,10 @@ def plan_lab(inventory: Inventory, settings: Settings, state_dir: Path) -> LabPl
     for (recording, community), endpoints in sorted(by_recording.items()):
         plan.simulators.append(
             SnmpSimulator(
-                state_dir / "snmpsim" / recording, recording, endpoints, community,
+                state_dir / "snmpsim" / recording,
+                recording,
+                endpoints,
+                community,
                 growing_counters=True,
             )
         )

@@ -64,7 +64,10 @@ class SnmpCollector:
         try:
             async with self._in_flight:
                 endpoint = await self.session.endpoint(
-                    target.address, config.port, config.credential, config.timeout_s,
+                    target.address,
+                    config.port,
+                    config.credential,
+                    config.timeout_s,
                     config.retries,
                 )
                 samples = await self._poll(target, config, endpoint, timestamp, started)
@@ -118,7 +121,11 @@ class SnmpCollector:
         return [self.profiles[name] for name in config.profiles]
 
     async def _poll(
-        self, target: Target, config: SnmpConfig, endpoint: Endpoint, timestamp: int,
+        self,
+        target: Target,
+        config: SnmpConfig,
+        endpoint: Endpoint,
+        timestamp: int,
         started: float,
     ) -> list[Sample]:
         profiles = self._selected(config)
@@ -162,7 +169,11 @@ class SnmpCollector:
             return None
 
     async def _table(
-        self, target: Target, config: SnmpConfig, endpoint: Endpoint, table: Table,
+        self,
+        target: Target,
+        config: SnmpConfig,
+        endpoint: Endpoint,
+        table: Table,
         timestamp: int,
     ) -> tuple[list[Sample], int]:
         columns = list(table.columns)
@@ -184,7 +195,9 @@ class SnmpCollector:
             columns.extend(fallbacks)
         if bad:
             self.stats.bad_values += bad
-            log.warning("%s: %d non-increasing OIDs in %s walk", target.host, bad, table.measurement)
+            log.warning(
+                "%s: %d non-increasing OIDs in %s walk", target.host, bad, table.measurement
+            )
         preferred = {c.fallback.name: c.oid for c in table.columns if c.fallback is not None}
         count = sum(len(column_rows) for column_rows in walked.values())
         samples = []

@@ -124,7 +124,9 @@ class ProfileError(ValueError):
 def _column(name: str, spec: ColumnSpec) -> Column:
     fallback = None
     if spec.fallback is not None:
-        fallback = Column(spec.fallback.name, parse_oid(spec.fallback.oid), spec.fallback.type, False)
+        fallback = Column(
+            spec.fallback.name, parse_oid(spec.fallback.oid), spec.fallback.type, False
+        )
     return Column(name, parse_oid(spec.oid), spec.type, spec.tag, fallback)
 
 

@@ -144,7 +144,7 @@ class SnmpSession:
 
     async def get(self, endpoint: Endpoint, oids: Sequence[Oid]) -> dict[Oid, Any]:
         """GET `oids`; absent objects are left out of the answer."""
-        error, status, index, var_binds = await get_cmd(
+        error, status, _, var_binds = await get_cmd(
             self.engine,
             endpoint.auth,
             endpoint.transport,
@@ -173,7 +173,9 @@ class SnmpSession:
         bad = 0
         while cursor:
             active = list(cursor)
-            var_binds = await self._next_rows(endpoint, [cursor[c] for c in active], max_repetitions)
+            var_binds = await self._next_rows(
+                endpoint, [cursor[c] for c in active], max_repetitions
+            )
             done = set()
             for position, (name, value) in enumerate(var_binds):
                 column = active[position % len(active)]
@@ -201,16 +203,26 @@ class SnmpSession:
         objects = [ObjectType(ObjectIdentity(oid)) for oid in start]
         if endpoint.version == "1":
             answer = await next_cmd(
-                self.engine, endpoint.auth, endpoint.transport, endpoint.context, *objects,
+                self.engine,
+                endpoint.auth,
+                endpoint.transport,
+                endpoint.context,
+                *objects,
                 lookupMib=False,
             )
         else:
             answer = await bulk_cmd(
-                self.engine, endpoint.auth, endpoint.transport, endpoint.context,
-                0, max_repetitions, *objects, lookupMib=False,
+                self.engine,
+                endpoint.auth,
+                endpoint.transport,
+                endpoint.context,
+                0,
+                max_repetitions,
+                *objects,
+                lookupMib=False,
             )
         self._tune_socket()
-        error, status, _index, var_binds = answer
+        error, status, _, var_binds = answer
         if error:
             raise _classify(error)
         if status:

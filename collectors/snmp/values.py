@@ -45,7 +45,7 @@ _MISSING = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
 
 
 def is_missing(value: Any) -> bool:
-    return isinstance(value, _MISSING) or isinstance(value, rfc1902.Null)
+    return isinstance(value, (*_MISSING, rfc1902.Null))
 
 
 def native(value: Any) -> FieldValue:

@@ -5,6 +5,7 @@ complete on schedule."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from pathlib import Path
 
@@ -72,8 +73,9 @@ def test_failures_are_counted_logged_secret_free_and_do_not_delay_others(
     )
     # A real device, asked with a community it does not know: it stays silent (v2c).
     sim = healthy[0]
-    inv.host("wrong-community", sim.address, sim.port, inv.v2c("wrong_c", WRONG_COMMUNITY),
-             **fail_fast)
+    inv.host(
+        "wrong-community", sim.address, sim.port, inv.v2c("wrong_c", WRONG_COMMUNITY), **fail_fast
+    )
     # The real snmpd, asked with a wrong v3 pass phrase: it answers with a USM report.
     v3 = snmpd_agent.v3
     inv.host(
@@ -128,7 +130,7 @@ def test_failures_are_counted_logged_secret_free_and_do_not_delay_others(
         assert {r for _, r in polls} == {"success"}, device.name
         assert len(polls) >= slots, device.name
         assert poll_log.skips.get(device.name, 0) == 0
-        gaps = [b[0] - a[0] for a, b in zip(polls, polls[1:], strict=False)]
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(polls)]
         assert max(gaps) < 2 * INTERVAL_S, (device.name, gaps)
 
     # Counted on /metrics.
@@ -147,7 +149,7 @@ def test_failures_are_counted_logged_secret_free_and_do_not_delay_others(
     stored = {(row["source"], row["result"]) for row in rows}
     assert stored == set(expected_failures.items())
     # No secret, nor a prefix of one, anywhere: logs, metrics, stored data.
-    dump = str(influx_server.query('SELECT * FROM /.*/', influx_db))
+    dump = str(influx_server.query("SELECT * FROM /.*/", influx_db))
     for secret in {WRONG_PASSWORD, WRONG_COMMUNITY, v3.priv_password.reveal()}:
         prefix = secret[:8]
         for place, text in (("log", caplog.text), ("metrics", metrics), ("influx", dump)):

@@ -80,7 +80,9 @@ def oracle_interfaces(endpoint: tuple[str, int], **credentials: Any) -> dict[str
     return table
 
 
-def influx_interfaces(influx: InfluxServer, database: str, source: str) -> dict[str, dict[str, Any]]:
+def influx_interfaces(
+    influx: InfluxServer, database: str, source: str
+) -> dict[str, dict[str, Any]]:
     rows = influx.rows(
         'SELECT "ifOperStatus", "ifHCInOctets", "ifHCOutOctets", "ifName", "ifIndex" '
         'FROM "interface" '
@@ -164,9 +166,7 @@ def test_net_snmp_agent_over_v2c_and_v3_authpriv_reaches_influxdb_exactly(
     v3 = snmpd_agent.v3
     # The same snmpd polled twice, as two inventories (one device, one address each).
     inv_v3 = InventoryWriter(tmp_path / "v3")
-    credential = inv_v3.v3(
-        "srv_v3", v3.user, v3.auth_password.reveal(), v3.priv_password.reveal()
-    )
+    credential = inv_v3.v3("srv_v3", v3.user, v3.auth_password.reveal(), v3.priv_password.reveal())
     inv_v3.host("dc1-srv-v3", snmpd_agent.address, snmpd_agent.port, credential)
     before = oracle_interfaces(snmpd_agent.endpoint, v3=v3)
     run_agent_once(inv_v3, influx_server, influx_db, monkeypatch)

@@ -125,7 +125,9 @@ def test_missing_required_variable_names_host_and_field(inventory: Path) -> None
 
 def test_every_problem_is_reported_at_once(inventory: Path) -> None:
     (inventory / "hosts.yml").write_text(
-        HOSTS.replace("          netmon_site: H-DIAN\n", "").replace("netmon_level: dc", "netmon_level: moon")
+        HOSTS.replace("          netmon_site: H-DIAN\n", "").replace(
+            "netmon_level: dc", "netmon_level: moon"
+        )
     )
     (inventory / "host_vars" / "tdm-router-01.yml").write_text(
         "netmon_snmp_credential: nope\nnetmon_snmp_prot: 161\nnetmon_intervall: 5\n"
@@ -144,7 +146,9 @@ def test_bad_collector_setting_names_the_variable(inventory: Path) -> None:
         "netmon_snmp_port: 99999\nnetmon_snmp_profiles: [system, nosuch]\nnetmon_snmp_colour: red\n"
     )
     text = problems_of(inventory)
-    assert "host tdm-router-01: netmon_snmp_port: Input should be less than or equal to 65535" in text
+    assert (
+        "host tdm-router-01: netmon_snmp_port: Input should be less than or equal to 65535" in text
+    )
     assert "netmon_snmp_colour: unknown setting" in text
 
 
@@ -152,7 +156,9 @@ def test_unknown_profile_and_check_are_reported(inventory: Path) -> None:
     (inventory / "host_vars" / "tdm-router-01.yml").write_text(
         "netmon_snmp_profiles: [system, nosuch]\n"
     )
-    (inventory / "host_vars" / "dian-router-01.yml").write_text("netmon_checks: [snmp, telepathy]\n")
+    (inventory / "host_vars" / "dian-router-01.yml").write_text(
+        "netmon_checks: [snmp, telepathy]\n"
+    )
     text = problems_of(inventory)
     assert "netmon_snmp_profiles: unknown profile 'nosuch'" in text
     assert "host dian-router-01: netmon_checks: unknown check 'telepathy'" in text
@@ -168,7 +174,9 @@ def test_bad_credential_set_is_reported_without_its_secret(inventory: Path) -> N
     assert "short" not in text.replace("shortcut", "")
 
 
-def test_unresolvable_secret_names_the_source(inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unresolvable_secret_names_the_source(
+    inventory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TEST_NETMON_AUTH")
     text = problems_of(inventory)
     assert "netmon_credentials.core_v3: environment variable TEST_NETMON_AUTH is not set" in text
@@ -189,7 +197,9 @@ def test_vault_value_without_vault_password_is_a_clear_error(inventory: Path) ->
         CollectorRegistry.from_entry_points(),
         vault_password_file=Path("inventory/lab/vault-password.txt"),
     )
-    assert found.hosts["tdm-router-01"].checks["snmp"].credential.community.reveal() == "tslcd-lab-ro"
+    assert (
+        found.hosts["tdm-router-01"].checks["snmp"].credential.community.reveal() == "tslcd-lab-ro"
+    )
 
 
 def test_unparsable_inventory_source_fails_instead_of_being_empty(inventory: Path) -> None:

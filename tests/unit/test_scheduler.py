@@ -120,7 +120,10 @@ def test_a_collector_that_raises_yields_a_failure_sample_and_the_agent_goes_on()
     recorder = Recorder()
     sunk: list[Sample] = []
     scheduler = Scheduler(
-        [target("buggy", "127.0.0.4", 0.05, 1.0, fail=True), target("fine", "127.0.0.5", 0.05, 1.0)],
+        [
+            target("buggy", "127.0.0.4", 0.05, 1.0, fail=True),
+            target("fine", "127.0.0.5", 0.05, 1.0),
+        ],
         {"fake": FakeCollector()},
         lambda t, s: sunk.extend(s),
         recorder,
@@ -139,7 +142,10 @@ def test_a_failing_sink_does_not_stop_polling() -> None:
         raise ValueError("pipeline bug")
 
     scheduler = Scheduler(
-        [target("x", "127.0.0.6", 0.05, 1.0)], {"fake": FakeCollector()}, broken_sink, recorder,
+        [target("x", "127.0.0.6", 0.05, 1.0)],
+        {"fake": FakeCollector()},
+        broken_sink,
+        recorder,
         spread=False,
     )
     asyncio.run(run_for(scheduler, 0.3))

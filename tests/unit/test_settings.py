@@ -67,5 +67,5 @@ def test_invalid_file_names_file_and_field(tmp_path: Path) -> None:
 def test_broken_toml_is_reported_with_its_path(tmp_path: Path) -> None:
     config = tmp_path / "broken.toml"
     config.write_text("[influxdb\n")
-    with pytest.raises(SettingsError, match="broken.toml: invalid TOML"):
+    with pytest.raises(SettingsError, match=r"broken\.toml: invalid TOML"):
         load_settings(config, {})

@@ -62,7 +62,7 @@ def test_shipped_profiles_load_and_declare_their_schema() -> None:
 
 def test_a_broken_profile_names_its_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("name: bad\nscalars:\n  x: {oid: not-an-oid}\n")
-    with pytest.raises(ProfileError, match="bad.yaml"):
+    with pytest.raises(ProfileError, match=r"bad\.yaml"):
         load_profiles(tmp_path)
 
 
@@ -72,8 +72,13 @@ def test_credentials_parse_every_supported_protocol() -> None:
             config = SnmpConfig.model_validate(
                 {
                     "credential": {
-                        "name": "x", "version": 3, "user": "u", "auth_protocol": auth,
-                        "auth_password": "a" * 8, "priv_protocol": priv, "priv_password": "p" * 8,
+                        "name": "x",
+                        "version": 3,
+                        "user": "u",
+                        "auth_protocol": auth,
+                        "auth_password": "a" * 8,
+                        "priv_protocol": priv,
+                        "priv_password": "p" * 8,
                     }
                 }
             )
@@ -86,7 +91,10 @@ def test_credentials_parse_every_supported_protocol() -> None:
 @pytest.mark.parametrize(
     ("credential", "message"),
     [
-        ({"user": "u", "priv_protocol": "aes128", "priv_password": "p" * 8}, "needs authentication"),
+        (
+            {"user": "u", "priv_protocol": "aes128", "priv_password": "p" * 8},
+            "needs authentication",
+        ),
         ({"user": "u", "auth_protocol": "sha", "auth_password": "short"}, "at least 8"),
         ({"user": "u", "auth_protocol": "sha"}, "go together"),
         ({"user": "u", "auth_protocol": "rot13", "auth_password": "a" * 8}, "auth_protocol"),

@@ -1,0 +1,1 @@
+"""Outputs: line-protocol serialisation, the buffer, transports and the InfluxDB writer."""

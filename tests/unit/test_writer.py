@@ -1,0 +1,364 @@
+"""Writer: batching, retries with back-off, drops on non-retryable errors, graceful stop.
+
+The transport is the one I/O seam; `ScriptedTransport` fails or succeeds as its script says
+and records what it was sent. Sleeping is injected, so back-off costs no time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import random
+
+import pytest
+
+from agent.output.buffer import MemoryBuffer
+from agent.output.transports import WriteError
+from agent.output.writer import MAX_BATCH_LINES, Writer
+
+
+class ScriptedTransport:
+    def __init__(self, *script: WriteError | Exception | None) -> None:
+        self.script = list(script)
+        self.attempts: list[list[str]] = []
+        self.delivered: list[list[str]] = []
+        self.gzipped: list[bool] = []
+        self.closed = False
+        self.attempted = asyncio.Event()
+
+    async def write(self, body: bytes, *, gzipped: bool) -> None:
+        await asyncio.sleep(0)
+        self.gzipped.append(gzipped)
+        text = (gzip.decompress(body) if gzipped else body).decode()
+        assert text.endswith("\n")
+        lines = text.split("\n")[:-1]
+        self.attempts.append(lines)
+        self.attempted.set()
+        outcome = self.script.pop(0) if self.script else None
+        if outcome is not None:
+            raise outcome
+        self.delivered.append(lines)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    @property
+    def delivered_lines(self) -> list[str]:
+        return [line for batch in self.delivered for line in batch]
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(0)
+
+
+class CeilingRandom(random.Random):
+    """Full jitter always drawing its upper bound, so back-off ceilings are visible."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def lines(start: int, stop: int) -> list[str]:
+    return [f"m v={i}i {i}" for i in range(start, stop)]
+
+
+def unavailable(retry_after: float | None = None) -> WriteError:
+    return WriteError(503, "service unavailable", retryable=True, retry_after_s=retry_after)
+
+
+async def run_until_drained(writer: Writer, timeout_s: float = 30.0) -> None:
+    task = asyncio.create_task(writer.run())
+    await asyncio.sleep(0)
+    await writer.stop(timeout_s)
+    assert task.done()
+
+
+def test_retryable_failures_are_retried_until_delivered_in_order() -> None:
+    transport = ScriptedTransport(
+        unavailable(),
+        WriteError(429, "too many requests", retryable=True, retry_after_s=12.0),
+        WriteError(None, "ConnectError: [Errno 111] Connection refused", retryable=True),
+        None,
+    )
+    buffer = MemoryBuffer(1000)
+    sleep = RecordingSleep()
+    writer = Writer(transport, buffer, batch_size=100, rng=random.Random(7), sleep=sleep)
+    buffer.put(lines(0, 10))
+
+    asyncio.run(run_until_drained(writer))
+
+    assert transport.delivered_lines == lines(0, 10)
+    assert transport.attempts == [lines(0, 10)] * 4  # the same batch each time, same order
+    assert writer.stats.retries == 3
+    assert writer.stats.lines_written == 10
+    assert writer.stats.batches_written == 1
+    assert writer.stats.lines_failed == 0
+    assert "Connection refused" in writer.stats.last_error
+    assert len(sleep.delays) == 3
+    assert 0 <= sleep.delays[0] <= 0.5  # full jitter under the first ceiling
+    assert sleep.delays[1] >= 12.0  # Retry-After is honoured when larger
+    assert 0 <= sleep.delays[2] <= 2.0  # third failure: ceiling 0.5 * 2**2
+    assert buffer.lines_buffered == 0
+    assert transport.closed
+
+
+def test_lines_arriving_during_an_outage_follow_the_retried_batch() -> None:
+    transport = ScriptedTransport(unavailable(), unavailable())
+    buffer = MemoryBuffer(1000)
+    writer = Writer(transport, buffer, batch_size=4, sleep=RecordingSleep())
+    buffer.put(lines(0, 6))
+
+    async def scenario() -> None:
+        task = asyncio.create_task(writer.run())
+        await transport.attempted.wait()
+        buffer.put(lines(6, 9))
+        await writer.stop(30)
+        assert task.done()
+
+    asyncio.run(scenario())
+    assert transport.delivered_lines == lines(0, 9)
+    assert writer.stats.lines_written == 9
+
+
+def test_backoff_grows_exponentially_to_its_cap() -> None:
+    transport = ScriptedTransport(*[unavailable() for _ in range(9)])
+    sleep = RecordingSleep()
+    buffer = MemoryBuffer(100)
+    writer = Writer(
+        transport,
+        buffer,
+        initial_backoff_s=0.5,
+        max_backoff_s=30.0,
+        rng=CeilingRandom(),
+        sleep=sleep,
+    )
+    buffer.put(lines(0, 1))
+    asyncio.run(run_until_drained(writer))
+    assert sleep.delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert transport.delivered_lines == lines(0, 1)
+
+
+def test_backoff_restarts_after_a_success() -> None:
+    transport = ScriptedTransport(unavailable(), unavailable(), None, unavailable(), None)
+    sleep = RecordingSleep()
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, batch_size=1, rng=CeilingRandom(), sleep=sleep)
+    buffer.put(lines(0, 2))
+    asyncio.run(run_until_drained(writer))
+    assert sleep.delays == [0.5, 1.0, 0.5]
+    assert transport.delivered_lines == lines(0, 2)
+
+
+def test_retry_after_is_capped() -> None:
+    transport = ScriptedTransport(unavailable(retry_after=86_400.0))
+    sleep = RecordingSleep()
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, max_retry_after_s=60.0, sleep=sleep)
+    buffer.put(lines(0, 1))
+    asyncio.run(run_until_drained(writer))
+    assert sleep.delays == [60.0]
+
+
+def test_non_retryable_error_drops_the_batch_and_counts_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    message = 'unable to parse "m v=x": invalid boolean'
+    transport = ScriptedTransport(WriteError(400, message, retryable=False), None)
+    sleep = RecordingSleep()
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, batch_size=5, sleep=sleep)
+    buffer.put(lines(0, 10))
+    with caplog.at_level(logging.WARNING, logger="agent.output.writer"):
+        asyncio.run(run_until_drained(writer))
+    assert transport.attempts == [lines(0, 5), lines(5, 10)]  # never retried
+    assert transport.delivered_lines == lines(5, 10)
+    assert writer.stats.lines_failed == 5
+    assert writer.stats.lines_written == 5
+    assert writer.stats.batches_failed == 1
+    assert writer.stats.retries == 0
+    assert sleep.delays == []
+    assert message in writer.stats.last_error
+    assert "HTTP 400" in writer.stats.last_error
+    assert message in caplog.text
+
+
+def test_partial_write_counts_only_the_rejected_lines() -> None:
+    conflict = WriteError(
+        400,
+        'partial write: field type conflict: input field "v" on measurement "m" is type '
+        "float, already exists as type integer dropped=2",
+        retryable=False,
+        rejected_lines=2,
+    )
+    transport = ScriptedTransport(conflict)
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, sleep=RecordingSleep())
+    buffer.put(lines(0, 5))
+    asyncio.run(run_until_drained(writer))
+    assert writer.stats.lines_failed == 2
+    assert writer.stats.lines_written == 3
+    assert writer.stats.batches_failed == 1
+
+
+def test_batches_never_exceed_the_batch_size() -> None:
+    transport = ScriptedTransport()
+    buffer = MemoryBuffer(20_000)
+    writer = Writer(transport, buffer, sleep=RecordingSleep())
+    buffer.put(lines(0, 12_001))
+    asyncio.run(run_until_drained(writer))
+    assert [len(batch) for batch in transport.delivered] == [5000, 5000, 2001]
+    assert transport.delivered_lines == lines(0, 12_001)
+    assert writer.stats.batches_written == 3
+
+
+@pytest.mark.parametrize("batch_size", [0, MAX_BATCH_LINES + 1])
+def test_batch_size_is_bounded(batch_size: int) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        Writer(ScriptedTransport(), MemoryBuffer(10), batch_size=batch_size)
+
+
+def test_stop_flushes_without_waiting_for_the_flush_interval() -> None:
+    transport = ScriptedTransport()
+    buffer = MemoryBuffer(100)
+    # An hour-long interval: only stop's drain can deliver these three lines.
+    writer = Writer(transport, buffer, flush_interval_s=3600.0, sleep=RecordingSleep())
+
+    async def scenario() -> None:
+        task = asyncio.create_task(writer.run())
+        buffer.put(lines(0, 3))
+        await asyncio.sleep(0)
+        assert transport.attempts == []  # still waiting for a full batch
+        await writer.stop(30)
+        assert task.done()
+
+    asyncio.run(scenario())
+    assert transport.delivered_lines == lines(0, 3)
+    assert transport.closed
+
+
+def test_stop_without_run_still_drains() -> None:
+    transport = ScriptedTransport()
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, sleep=RecordingSleep())
+    buffer.put(lines(0, 4))
+    asyncio.run(writer.stop(30))
+    assert transport.delivered_lines == lines(0, 4)
+    assert transport.closed
+
+
+def test_stop_times_out_during_an_outage_and_keeps_the_lines_buffered() -> None:
+    transport = ScriptedTransport(*[unavailable() for _ in range(100)])
+    buffer = MemoryBuffer(100)
+    never = asyncio.Event()
+
+    async def long_backoff(delay: float) -> None:
+        await never.wait()
+
+    writer = Writer(transport, buffer, sleep=long_backoff)
+    buffer.put(lines(0, 3))
+
+    async def scenario() -> None:
+        task = asyncio.create_task(writer.run())
+        await writer.stop(0.05)
+        assert task.done()
+
+    asyncio.run(scenario())
+    assert transport.delivered == []
+    assert buffer.lines_buffered == 3  # nacked, not lost: a spool would keep them
+    assert writer.stats.lines_failed == 0
+    assert transport.closed
+
+
+def test_cancelled_write_nacks_its_batch() -> None:
+    buffer = MemoryBuffer(100)
+    started = asyncio.Event()
+
+    class HangingTransport(ScriptedTransport):
+        async def write(self, body: bytes, *, gzipped: bool) -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+    writer = Writer(HangingTransport(), buffer, sleep=RecordingSleep())
+    buffer.put(lines(0, 2))
+
+    async def scenario() -> tuple[str, ...]:
+        task = asyncio.create_task(writer.run())
+        await started.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return (await buffer.get_batch(10, max_wait_s=0)).lines
+
+    assert asyncio.run(scenario()) == tuple(lines(0, 2))
+
+
+def test_gzip_bodies() -> None:
+    transport = ScriptedTransport()
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, gzip=True, sleep=RecordingSleep())
+    buffer.put(['m,site=Sở\\ Thông\\ tin s="é" 1', *lines(0, 2)])
+    asyncio.run(run_until_drained(writer))
+    assert transport.gzipped == [True]
+    assert transport.delivered_lines == ['m,site=Sở\\ Thông\\ tin s="é" 1', *lines(0, 2)]
+
+
+def test_unexpected_transport_exception_is_retried_and_its_text_not_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    transport = ScriptedTransport(RuntimeError("password=hunter2-secret"), None)
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, sleep=RecordingSleep())
+    buffer.put(lines(0, 2))
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(run_until_drained(writer))
+    assert transport.delivered_lines == lines(0, 2)
+    assert writer.stats.retries == 1
+    assert "RuntimeError" in writer.stats.last_error
+    assert "hunter2" not in writer.stats.last_error
+    assert "hunter2" not in caplog.text
+
+
+def test_run_twice_at_once_is_refused() -> None:
+    writer = Writer(ScriptedTransport(), MemoryBuffer(10), sleep=RecordingSleep())
+
+    async def scenario() -> None:
+        task = asyncio.create_task(writer.run())
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="already running"):
+            await writer.run()
+        await writer.stop(30)
+        assert task.done()
+
+    asyncio.run(scenario())
+
+
+def test_cancelling_stop_cancels_the_drain_too() -> None:
+    transport = ScriptedTransport(*[unavailable() for _ in range(100)])
+    buffer = MemoryBuffer(100)
+    never = asyncio.Event()
+
+    async def long_backoff(delay: float) -> None:
+        await never.wait()
+
+    writer = Writer(transport, buffer, sleep=long_backoff)
+    buffer.put(lines(0, 2))
+
+    async def scenario() -> asyncio.Task[None]:
+        run = asyncio.create_task(writer.run())
+        await transport.attempted.wait()
+        stopping = asyncio.create_task(writer.stop(3600))
+        await asyncio.sleep(0)
+        stopping.cancel()
+        await asyncio.gather(stopping, return_exceptions=True)
+        await asyncio.gather(run, return_exceptions=True)
+        return run
+
+    run = asyncio.run(scenario())
+    assert run.cancelled()
+    assert transport.closed
+    assert buffer.lines_buffered == 2
