@@ -90,8 +90,14 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+#: Statuses after which the same lines may succeed later. Besides overload and server errors,
+#: that is a missing database (404): a configuration mistake an operator will fix, so the
+#: lines wait in the (bounded) buffer rather than being dropped.
+_RETRYABLE = frozenset({404, 408, 429})
+
+
 def is_retryable_status(status: int) -> bool:
-    return status == 429 or status >= 500
+    return status in _RETRYABLE or status >= 500
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -21,8 +21,6 @@ from tests.fixtures_snmp import (
     LAB_DEVICES,
     SimulatedDevice,
     SnmpdPeer,
-    snmpd_agent,  # noqa: F401
-    snmpsim_lab,  # noqa: F401
 )
 from tests.peers import require_binary
 
@@ -50,7 +48,7 @@ def _recorded(recording: Path, prefix: str) -> dict[str, oracle.Value]:
 @pytest.mark.snmpsim
 @pytest.mark.parametrize("name", [name for name, _ in LAB_DEVICES])
 def test_simulated_device_answers_with_its_recorded_sys_object_id(
-    snmpsim_lab: list[SimulatedDevice],  # noqa: F811
+    snmpsim_lab: list[SimulatedDevice],
     name: str,
 ) -> None:
     device = _device(snmpsim_lab, name)
@@ -64,7 +62,7 @@ def test_simulated_device_answers_with_its_recorded_sys_object_id(
 
 @pytest.mark.snmpsim
 def test_catalyst_walk_of_if_hc_in_octets_returns_every_recorded_row(
-    snmpsim_lab: list[SimulatedDevice],  # noqa: F811
+    snmpsim_lab: list[SimulatedDevice],
 ) -> None:
     catalyst = _device(snmpsim_lab, "access-switch")
     recorded = _recorded(catalyst.recording_file, IF_HC_IN_OCTETS)
@@ -79,7 +77,7 @@ def test_catalyst_walk_of_if_hc_in_octets_returns_every_recorded_row(
 
 @pytest.mark.snmpsim
 def test_whole_device_walk_equals_its_recording(
-    snmpsim_lab: list[SimulatedDevice],  # noqa: F811
+    snmpsim_lab: list[SimulatedDevice],
 ) -> None:
     mikrotik = _device(snmpsim_lab, "distribution-switch")
 
@@ -90,7 +88,7 @@ def test_whole_device_walk_equals_its_recording(
 
 @pytest.mark.snmpsim
 def test_simulated_device_answers_snmpv3_auth_priv_in_its_context(
-    snmpsim_lab: list[SimulatedDevice],  # noqa: F811
+    snmpsim_lab: list[SimulatedDevice],
 ) -> None:
     router = _device(snmpsim_lab, "branch-router")
     recorded = oracle.read_snmprec(router.recording_file)[SYS_OBJECT_ID]
@@ -103,7 +101,7 @@ def test_simulated_device_answers_snmpv3_auth_priv_in_its_context(
 
 @pytest.mark.snmpsim
 def test_simulated_device_rejects_a_wrong_v3_password(
-    snmpsim_lab: list[SimulatedDevice],  # noqa: F811
+    snmpsim_lab: list[SimulatedDevice],
 ) -> None:
     router = _device(snmpsim_lab, "branch-router")
     wrong = dataclasses.replace(router.v3, auth_password=Secret("not-the-password"))
@@ -145,7 +143,7 @@ def test_growing_counters_advance_and_unused_counters_stay_zero(tmp_path: Path) 
 
 
 @pytest.mark.snmpd
-def test_snmpd_answers_v2c(snmpd_agent: SnmpdPeer) -> None:  # noqa: F811
+def test_snmpd_answers_v2c(snmpd_agent: SnmpdPeer) -> None:
     answered = oracle.get(snmpd_agent.endpoint, [SYS_OBJECT_ID], community=snmpd_agent.community)
 
     kind, value = answered[SYS_OBJECT_ID]
@@ -154,7 +152,7 @@ def test_snmpd_answers_v2c(snmpd_agent: SnmpdPeer) -> None:  # noqa: F811
 
 
 @pytest.mark.snmpd
-def test_snmpd_answers_v3_auth_priv_sha256_aes128(snmpd_agent: SnmpdPeer) -> None:  # noqa: F811
+def test_snmpd_answers_v3_auth_priv_sha256_aes128(snmpd_agent: SnmpdPeer) -> None:
     assert (snmpd_agent.v3.auth_protocol, snmpd_agent.v3.priv_protocol) == ("SHA-256", "AES")
 
     walked = oracle.bulkwalk(snmpd_agent.endpoint, "1.3.6.1.2.1.1", v3=snmpd_agent.v3)
@@ -173,7 +171,7 @@ def test_snmpd_answers_v3_auth_priv_sha256_aes128(snmpd_agent: SnmpdPeer) -> Non
     ],
 )
 def test_snmpd_rejects_a_wrong_v3_password(
-    snmpd_agent: SnmpdPeer,  # noqa: F811
+    snmpd_agent: SnmpdPeer,
     which: str,
     failure: str,
 ) -> None:
@@ -189,7 +187,7 @@ def test_snmpd_rejects_a_wrong_v3_password(
 
 
 @pytest.mark.snmpd
-def test_snmpd_refuses_v3_without_privacy(snmpd_agent: SnmpdPeer) -> None:  # noqa: F811
+def test_snmpd_refuses_v3_without_privacy(snmpd_agent: SnmpdPeer) -> None:
     # rouser ... authPriv: an authNoPriv request must not read anything.
     no_privacy = dataclasses.replace(snmpd_agent.v3, security_level="authNoPriv")
 
