@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ import click
 from agent.collector import CollectorRegistry
 from agent.inventory.loader import load_inventory
 from agent.inventory.problems import InventoryError
+from agent.lab.influxdb import InfluxServer
 from agent.lab.province import LabPlanError, plan_lab, running
 from agent.lab.snmpsim import LabProcessError
 from agent.settings import Settings, SettingsError, load_settings
@@ -96,9 +98,10 @@ def lab_run(config: Path | None, inventory_path: Path | None, duration: float | 
                 settings.influxdb.url,
                 settings.influxdb.database,
             )
+            started_ns = time.time_ns()
             asyncio.run(run_until_stopped(agent, duration))
             assert plan.influx is not None
-            _summary(plan.influx, settings)
+            _summary(plan.influx, settings, started_ns)
             stats = agent.writer.stats
             click.echo(f"lab: {stats.lines_written} samples written, {stats.lines_failed} failed")
     except (LabProcessError, LabPlanError, OSError) as exc:
@@ -106,13 +109,26 @@ def lab_run(config: Path | None, inventory_path: Path | None, duration: float | 
         sys.exit(4)
 
 
-def _summary(influx: object, settings: Settings) -> None:
-    rows = influx.rows(  # type: ignore[attr-defined]
-        'SELECT count("result_code") FROM "snmp" GROUP BY "source", "result"',
-        settings.influxdb.database,
+def _summary(influx: InfluxServer, settings: Settings, since_ns: int) -> None:
+    """What this run stored, read back from InfluxDB: the proof that data arrived."""
+    database = settings.influxdb.database
+    # since_ns is an int: nothing user-given reaches these queries.
+    polls = influx.rows(
+        f'SELECT count("result_code") FROM "snmp" WHERE time >= {since_ns} '
+        'GROUP BY "source", "result"',
+        database,
     )
-    for row in rows:
-        click.echo(f"lab: {row}")
+    rows = influx.rows(
+        f'SELECT count("ifOperStatus") FROM "interface" WHERE time >= {since_ns} GROUP BY "source"',
+        database,
+    )
+    interface_rows = {row["source"]: row["count"] for row in rows}
+    click.echo(f"{'host':<18} {'result':<12} {'polls':>5} {'interface rows':>15}")
+    for row in sorted(polls, key=lambda r: (r["source"], r["result"])):
+        click.echo(
+            f"{row['source']:<18} {row['result']:<12} {row['count']:>5} "
+            f"{interface_rows.get(row['source'], 0):>15}"
+        )
 
 
 @lab.command("up")

@@ -25,13 +25,14 @@ from typing import Any
 
 import httpx
 
+from agent.lab.snmpsim import LabProcessError, ensure_free
 from agent.secret import Secret
 
 #: How long influxd may take to answer /ping after its start.
 START_TIMEOUT_S = 30.0
 
 
-class InfluxServerError(RuntimeError):
+class InfluxServerError(LabProcessError):
     """influxd did not start, died, or refused a query; start-up errors carry its log's tail."""
 
 
@@ -175,6 +176,11 @@ bind-address = {_toml_string(f"{self.bind}:{rpc_port}")}
         influxd = self._influxd or find_influxd()
         if influxd is None:
             raise InfluxServerError("influxd not found (Debian package 'influxdb')")
+        try:
+            ensure_free((self.bind, self.port), socket.SOCK_STREAM)
+        except LabProcessError as exc:
+            # Another influxd here would answer /ping in this one's place.
+            raise InfluxServerError(str(exc)) from None
         self.state_dir.mkdir(parents=True, exist_ok=True)
         rpc_port = self.rpc_port or free_tcp_port(self.bind)
         self.config_path.write_text(self.config_text(rpc_port))

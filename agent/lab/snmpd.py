@@ -22,6 +22,7 @@ from agent.lab.oracle import NetSnmpAuth, NetSnmpPriv, V3Credentials
 from agent.lab.snmpsim import (
     START_TIMEOUT,
     LabProcessError,
+    ensure_free,
     find_executable,
     log_tail,
     open_private,
@@ -132,6 +133,7 @@ class NetSnmpAgent:
         """Write the configuration and start snmpd without waiting (see :meth:`wait_ready`)."""
         if self.running:
             return
+        ensure_free((self.address, self.port))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # A user left in the persistent store by an earlier run would clash with createUser.
         shutil.rmtree(self.persistent_dir, ignore_errors=True)

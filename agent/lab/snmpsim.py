@@ -88,6 +88,20 @@ def free_udp_port(address: str) -> int:
         return port
 
 
+def ensure_free(endpoint: Endpoint, kind: int = socket.SOCK_DGRAM) -> None:
+    """Raise LabProcessError if `endpoint` is taken: a lab peer that starts on a port another
+    process holds either fails late or, worse, the other process answers in its place."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        try:
+            probe.bind(endpoint)
+        except OSError as exc:
+            proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+            raise LabProcessError(
+                f"{proto} {endpoint[0]}:{endpoint[1]} is already in use ({exc.strerror}); "
+                "is another lab or service running? Stop it, or change the lab's ports"
+            ) from None
+
+
 # --- growing counters -------------------------------------------------------------------------
 
 _IF_TABLE = "1.3.6.1.2.1.2.2.1."
@@ -401,6 +415,8 @@ class SnmpSimulator:
         """Start the snmpsim process without waiting for it (see :meth:`wait_ready`)."""
         if self.running:
             return
+        for endpoint in self.endpoints:
+            ensure_free(endpoint)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         data_dir = self._prepare()
         cache_dir = self.state_dir / "cache"
