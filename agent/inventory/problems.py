@@ -23,4 +23,22 @@ class InventoryError(Exception):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(set(problems))
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__("\n".join(_grouped(self.problems)))
+
+
+def _grouped(problems: list[Problem], shown: int = 5) -> list[str]:
+    """One line per distinct problem; a problem shared by many hosts (a group_vars mistake
+    reaches all 184) names the first few hosts and how many there are."""
+    hosts: dict[tuple[str, str, str], list[str]] = {}
+    for problem in problems:
+        hosts.setdefault((problem.file, problem.field, problem.message), []).append(problem.host)
+    lines = []
+    for (file, field, message), names in hosts.items():
+        if len(names) == 1:
+            lines.append(str(Problem(file, names[0], field, message)))
+            continue
+        listed = ", ".join(names[:shown]) + (
+            f" and {len(names) - shown} more" if len(names) > shown else ""
+        )
+        lines.append(f"{file or '(no file)'}: hosts {listed}: {field}: {message}")
+    return lines

@@ -228,3 +228,16 @@ def test_cli_show_masks_secrets(inventory: Path) -> None:
     assert "auth-pass-123" not in shown.output and "priv-pass-123" not in shown.output
     assert '"auth_password": "<secret>"' in shown.output
     assert '"level": "dc"' in shown.output
+
+
+def test_a_problem_shared_by_many_hosts_is_one_line() -> None:
+    from agent.inventory.problems import Problem
+
+    shared = [Problem("g.yml:3", f"commune-{i:03}", "netmon_x", "bad") for i in range(91)]
+    text = str(InventoryError([*shared, Problem("h.yml", "r1", "netmon_y", "worse")]))
+    lines = text.splitlines()
+    assert len(lines) == 2
+    assert (
+        "hosts commune-000, commune-001, commune-002, commune-003, commune-004 and 86 more" in text
+    )
+    assert "h.yml: host r1: netmon_y: worse" in lines
