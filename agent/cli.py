@@ -133,7 +133,10 @@ def run(state: _State, inventory_path: Path | None, duration: float | None) -> N
         settings.influxdb.url,
         settings.influxdb.transport,
     )
-    asyncio.run(run_until_stopped(agent, duration))
+    try:
+        asyncio.run(run_until_stopped(agent, duration))
+    except OSError as exc:  # e.g. the /metrics port is taken
+        _fail(str(exc), EXIT_FAILED)
     stats = agent.writer.stats
     log.info(
         "stopped: %d samples written, %d failed, %d still buffered",

@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from agent.results import Result
 from agent.samples import Sample
 from agent.schema import SchemaRegistry
 
@@ -54,7 +55,6 @@ class CollectorContext:
     """What the agent hands to a collector when it creates it."""
 
     schema: SchemaRegistry
-    max_in_flight: int = 64
     receive_buffer_bytes: int = 4 * 1024 * 1024
 
 
@@ -75,7 +75,7 @@ class PolledCollector(Protocol):
         """Poll the target once. Failures are returned as samples, not raised."""
         ...
 
-    def failure_samples(self, target: Target, result: str, elapsed_s: float) -> list[Sample]:
+    def failure_samples(self, target: Target, result: Result, elapsed_s: float) -> list[Sample]:
         """Samples that record a poll which the wrapper had to abandon (e.g. timeout)."""
         ...
 
@@ -126,6 +126,11 @@ class CollectorRegistry:
     def validate(self, name: str, config: Any) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = getattr(self._factories[name], "validate")(config)  # noqa: B009
         return problems
+
+    def validate_fleet(self, name: str, configs: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        """Cross-host problems (host, field, message), for collectors that define the hook."""
+        hook = getattr(self._factories[name], "validate_fleet", None)
+        return [] if hook is None else list(hook(configs))
 
     def __contains__(self, name: object) -> bool:
         return name in self._factories

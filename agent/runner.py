@@ -69,7 +69,6 @@ def make_collectors(
 ) -> dict[str, PolledCollector]:
     context = CollectorContext(
         schema=schema,
-        max_in_flight=settings.snmp.max_in_flight,
         receive_buffer_bytes=settings.snmp.receive_buffer_bytes,
     )
     needed = sorted({target.check for target in inventory.targets()})
@@ -114,7 +113,12 @@ class Agent:
         )
         metrics = SelfMetrics()
         scheduler = Scheduler(
-            inventory.targets(), collectors, pipeline.accept_poll, metrics, spread=spread
+            inventory.targets(),
+            collectors,
+            pipeline.accept_poll,
+            metrics,
+            spread=spread,
+            max_in_flight=settings.max_polls_in_flight,
         )
         agent = cls(
             settings, inventory, schema, collectors, buffer, writer, pipeline, scheduler, metrics
@@ -179,24 +183,33 @@ class Agent:
             self.metrics.targets.labels(check).set(count)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; then stop polling, close collectors, flush the writer.
+
+        Whatever fails on the way down, the writer is still asked to flush what is buffered.
+        """
         writer_task = asyncio.create_task(self.writer.run(), name="writer")
         scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
         stop_task = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait(
-            {scheduler_task, writer_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
-        )
-        self.scheduler.stop()
-        await scheduler_task
-        for collector in self.collectors.values():
-            await collector.close()
-        await self.writer.stop(timeout_s=10.0)
-        stop_task.cancel()
-        for task in (writer_task, scheduler_task):
-            if task in done and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        writer_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer_task
+        try:
+            await asyncio.wait(
+                {scheduler_task, writer_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self.scheduler.stop()
+            stop_task.cancel()
+            try:
+                await scheduler_task
+                for collector in self.collectors.values():
+                    await collector.close()
+            finally:
+                await self.writer.stop(timeout_s=10.0)
+                writer_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer_task
+
+
+class MetricsListenError(OSError):
+    """The /metrics address is taken or not ours."""
 
 
 @contextlib.contextmanager
@@ -205,9 +218,14 @@ def metrics_server(agent: Agent) -> Iterator[None]:
     if not listen.enabled:
         yield
         return
-    server, thread = start_http_server(
-        listen.port, addr=listen.host, registry=agent.metrics.registry
-    )
+    try:
+        server, thread = start_http_server(
+            listen.port, addr=listen.host, registry=agent.metrics.registry
+        )
+    except OSError as exc:
+        raise MetricsListenError(
+            f"/metrics cannot listen on {listen.listen}: {exc.strerror}"
+        ) from None
     log.info("self-monitoring on http://%s/metrics", listen.listen)
     try:
         yield

@@ -58,6 +58,7 @@ class Scheduler:
         observer: PollObserver,
         *,
         spread: bool = True,
+        max_in_flight: int = 64,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -69,43 +70,65 @@ class Scheduler:
         self.clock = clock
         self.rng = rng or random.Random()
         self._device_locks: dict[str, asyncio.Lock] = {}
+        # Polls in flight at once, agent-wide (the shared UDP socket overflows otherwise,
+        # DESIGN §9). Taken before a poll's timeout starts: waiting for a slot is the agent's
+        # load, not the device's slowness, and must not be recorded as a device timeout.
+        self._max_in_flight = max_in_flight
+        self._slots: asyncio.Semaphore | None = None
         self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
+        """End polling now: polls in flight are cancelled, none is started any more."""
         self._stop.set()
+        for task in self._tasks:
+            task.cancel()
 
     async def run(self) -> None:
         """Poll until stop(); returns once every target's task has ended."""
         start = self.clock()
-        async with asyncio.TaskGroup() as group:
-            for target in self.targets:
-                group.create_task(self._target_loop(target, start), name=target.key)
+        self._tasks = {
+            asyncio.create_task(self._target_loop(target, start), name=target.key)
+            for target in self.targets
+        }
+        # gather(return_exceptions=True): one target's end, whatever its cause, never
+        # cancels the others (a TaskGroup would).
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for target, result in zip(self.targets, results, strict=False):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("%s: polling ended by an error: %r", target.key, result)
 
     async def run_once(self, target: Target) -> list[Sample]:
-        """Poll `target` now (respecting its device lock) and hand the samples on."""
+        """Poll `target` now (respecting the limits) and hand the samples on; never raises
+        for a failed poll."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_in_flight)
         lock = self._device_locks.setdefault(target.address, asyncio.Lock())
         collector = self.collectors[target.check]
-        async with lock:
+        async with self._slots, lock:
             started = self.clock()
             try:
                 samples = await asyncio.wait_for(collector.collect(target), target.timeout_s)
             except TimeoutError:
-                samples = collector.failure_samples(
-                    target, Result.TIMEOUT.tag, self.clock() - started
-                )
+                samples = collector.failure_samples(target, Result.TIMEOUT, self.clock() - started)
             except Exception:
                 # A collector broke its contract (it must not raise); keep the agent alive.
                 log.exception("%s: collector raised", target.key)
                 samples = collector.failure_samples(
-                    target, Result.INTERNAL_ERROR.tag, self.clock() - started
+                    target, Result.INTERNAL_ERROR, self.clock() - started
                 )
             duration = self.clock() - started
         self.observer.polled(target, poll_result(samples), duration)
-        try:
-            self.sink(target, samples)
-        except Exception:
-            log.exception("%s: the pipeline failed on this poll's samples", target.key)
+        self.sink(target, samples)
         return samples
+
+    async def _guarded_poll(self, target: Target) -> None:
+        try:
+            await self.run_once(target)
+        except Exception:
+            # The observer, the sink or failure_samples broke: log it, keep this target and
+            # all the others polling.
+            log.exception("%s: poll bookkeeping failed", target.key)
 
     async def _sleep_until(self, when: float) -> bool:
         """Sleep until `when` (clock time); False if stop() came first."""
@@ -124,7 +147,7 @@ class Scheduler:
             jitter = self.rng.uniform(0, target.jitter_s) if target.jitter_s else 0.0
             if not await self._sleep_until(due + jitter):
                 return
-            await self.run_once(target)
+            await self._guarded_poll(target)
             due += target.interval_s
             late = self.clock() - due
             if late > 0:

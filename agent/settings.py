@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -52,6 +53,24 @@ class InfluxSettings(_Strict):
     uint_mode: Literal["wrap", "native"] = "wrap"
     buffer_max_lines: int = Field(default=500_000, ge=1000)
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        # Checked here so that no bad URL (or one with a password in it) gets further.
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError("not a valid URL (expected http(s)://HOST:PORT)") from None
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("expected http(s)://HOST:PORT")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "put credentials in username/password(_file) or token(_file), not the URL"
+            )
+        del port
+        return value
+
     def resolved_password(self) -> Secret | None:
         return self.password or _read_secret_file(self.password_file)
 
@@ -81,7 +100,6 @@ class MetricsSettings(_Strict):
 
 
 class SnmpSettings(_Strict):
-    max_in_flight: int = Field(default=64, ge=1, le=4096)
     receive_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=65536)
 
 
@@ -94,6 +112,7 @@ class Settings(_Strict):
     agent_name: str = Field(default_factory=lambda: os.uname().nodename)
     state_dir: Path = Path(".state")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_polls_in_flight: int = Field(default=64, ge=1, le=4096)
     inventory: InventorySettings = InventorySettings()
     influxdb: InfluxSettings = InfluxSettings()
     metrics: MetricsSettings = MetricsSettings()
@@ -111,7 +130,10 @@ def _read_secret_file(path: Path | None) -> Secret | None:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise SettingsError(f"cannot read secret file {path}: {exc.strerror}") from None
-    return Secret(value) if value else None
+    if not value:
+        # An empty file would silently mean "no credentials" and every write would be refused.
+        raise SettingsError(f"secret file {path} is empty")
+    return Secret(value)
 
 
 def env_names(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,13 @@ def run_ansible_inventory(path: Path, vault_password_file: Path | None) -> dict[
     }
     if vault_password_file is not None:
         kwargs["vault_password_file"] = str(vault_password_file)
-    try:
-        out, err = ansible_runner.get_inventory(**kwargs)
-    except Exception as exc:  # ansible-runner raises several unrelated types
-        raise InventoryError([Problem(str(path), "", "(ansible)", str(exc))]) from None
+    # ansible-runner keeps artifacts (the whole --list output, decrypted vault files
+    # included) under its private data dir: give it one that is removed right after.
+    with tempfile.TemporaryDirectory(prefix="netmon-inventory-") as private:
+        try:
+            out, err = ansible_runner.get_inventory(private_data_dir=private, **kwargs)
+        except Exception as exc:  # ansible-runner raises several unrelated types
+            raise InventoryError([Problem(str(path), "", "(ansible)", str(exc))]) from None
     if isinstance(out, dict):
         return out
     messages = [m.strip() for m in _ERROR.findall(err or "")] or [
@@ -180,13 +184,12 @@ class _HostReader:
             self._pydantic_problems(exc, lambda loc: loc[0])
             return None
         checks: dict[str, Any] = {}
-        credential_names: dict[str, str] = {}
         for check in settings.netmon_checks:
             if check not in self.registry:
                 known = ", ".join(self.registry.names())
                 self.problem("netmon_checks", f"unknown check {check!r} (known: {known})")
                 continue
-            config = self._check_config(check, credential_names)
+            config = self._check_config(check)
             if config is not None:
                 checks[check] = config
         address = str(self.hostvars.get("ansible_host") or self.name)
@@ -197,7 +200,7 @@ class _HostReader:
             for key, value in self.hostvars.items()
             if key.startswith("netmon_lab_")
         }
-        return Host(self.name, address, tuple(self.groups), settings, checks, credential_names, lab)
+        return Host(self.name, address, tuple(self.groups), settings, checks, lab)
 
     def _credential(self, check: str, set_name: Any) -> dict[str, Any] | None:
         variable = f"netmon_{check}_credential"
@@ -221,7 +224,7 @@ class _HostReader:
             return None
         return {**resolved, "name": set_name}
 
-    def _check_config(self, check: str, credential_names: dict[str, str]) -> BaseModel | None:
+    def _check_config(self, check: str) -> BaseModel | None:
         prefix = f"netmon_{check}_"
         raw = {k[len(prefix) :]: v for k, v in self.hostvars.items() if k.startswith(prefix)}
         set_name = raw.get("credential")
@@ -230,7 +233,6 @@ class _HostReader:
             if credential is None:
                 return None
             raw["credential"] = credential
-            credential_names[check] = str(set_name)
         model = self.registry.config_model(check)
         try:
             config = model.model_validate(raw)
@@ -275,6 +277,19 @@ def _duplicate_endpoints(hosts: Mapping[str, Host], origins: OriginFinder) -> li
     return problems
 
 
+def _fleet_problems(
+    hosts: Mapping[str, Host], registry: CollectorRegistry, origins: OriginFinder
+) -> list[Problem]:
+    problems = []
+    for check in registry.names():
+        configs = {name: host.checks[check] for name, host in hosts.items() if check in host.checks}
+        for name, field, message in registry.validate_fleet(check, configs):
+            variable = f"netmon_{check}_{field}"
+            file = origins.find(name, hosts[name].groups, variable)
+            problems.append(Problem(file, name, variable, message))
+    return problems
+
+
 def load_inventory(
     path: Path,
     registry: CollectorRegistry,
@@ -300,7 +315,9 @@ def load_inventory(
     host_groups, depth = _group_maps(listing)
     origins = OriginFinder(path if path.is_dir() else path.parent, depth)
     resolver = SecretResolver(
-        vault_password, path if path.is_dir() else path.parent, dict(environ or os.environ)
+        vault_password,
+        path if path.is_dir() else path.parent,
+        dict(os.environ if environ is None else environ),
     )
     hostvars: Mapping[str, Any] = listing.get("_meta", {}).get("hostvars", {})
     hosts: dict[str, Host] = {}
@@ -318,6 +335,7 @@ def load_inventory(
         if host is not None:
             hosts[name] = host
     problems.extend(_duplicate_endpoints(hosts, origins))
+    problems.extend(_fleet_problems(hosts, registry, origins))
     if problems:
         raise InventoryError(problems)
     return Inventory(str(path), hosts, tuple(unmonitored))

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from agent.collector import Target
 
@@ -45,6 +45,24 @@ class HostSettings(BaseModel):
     netmon_timeout: float | None = Field(default=None, gt=0.0)
     netmon_jitter: float = Field(default=0.0, ge=0.0)
 
+    # A poll allowed to outlast its interval, or started late by more than one, is an
+    # overrun every time; a bounded timeout also bounds how long a shutdown waits.
+    @field_validator("netmon_timeout")
+    @classmethod
+    def _timeout_within_interval(cls, value: float | None, info: ValidationInfo) -> float | None:
+        interval = info.data.get("netmon_interval")
+        if value is not None and interval is not None and value > interval:
+            raise ValueError("netmon_timeout must not exceed netmon_interval")
+        return value
+
+    @field_validator("netmon_jitter")
+    @classmethod
+    def _jitter_within_interval(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("netmon_interval")
+        if interval is not None and value >= interval:
+            raise ValueError("netmon_jitter must be less than netmon_interval")
+        return value
+
 
 @dataclass(frozen=True)
 class Host:
@@ -53,7 +71,6 @@ class Host:
     groups: tuple[str, ...]
     settings: HostSettings
     checks: Mapping[str, Any]  # check name → validated collector config
-    credential_names: Mapping[str, str] = field(default_factory=dict)  # check → set name
     lab: Mapping[str, Any] = field(default_factory=dict)  # netmon_lab_* (lab use only)
 
     @property

@@ -26,8 +26,11 @@ log = logging.getLogger("netmon.lab")
 
 
 def _lab_settings(config: Path | None) -> Settings:
+    # --config after `lab`, else netmon's own --config / NETMON_CONFIG, else the lab's file.
+    root = click.get_current_context().find_root().obj
+    config = config or getattr(root, "config", None) or LAB_SETTINGS
     try:
-        return load_settings(config or LAB_SETTINGS)
+        return load_settings(config)
     except SettingsError as exc:
         click.echo(f"netmon: {exc}", err=True)
         sys.exit(3)
@@ -91,6 +94,8 @@ def lab_run(config: Path | None, inventory_path: Path | None, duration: float | 
             for line in plan.describe():
                 log.info("lab: %s", line)
             agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())  # type: ignore[arg-type]
+            if not agent.scheduler.targets:
+                raise LabPlanError("the lab inventory has no targets to poll")
             log.info(
                 "lab: agent polling %d targets every %gs; Grafana/InfluxQL: %s db=%s",
                 len(agent.scheduler.targets),
@@ -104,7 +109,10 @@ def lab_run(config: Path | None, inventory_path: Path | None, duration: float | 
             _summary(plan.influx, settings, started_ns)
             stats = agent.writer.stats
             click.echo(f"lab: {stats.lines_written} samples written, {stats.lines_failed} failed")
-    except (LabProcessError, LabPlanError, OSError) as exc:
+    except (SettingsError, ValueError) as exc:
+        click.echo(f"netmon: {exc}", err=True)
+        sys.exit(3)
+    except (LabProcessError, OSError) as exc:
         click.echo(f"netmon: the lab could not start: {exc}", err=True)
         sys.exit(4)
 

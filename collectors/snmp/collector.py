@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.collector import CollectorContext, Target
 from agent.results import Result
 from agent.samples import FieldValue, Sample
-from collectors.snmp.config import SnmpConfig
-from collectors.snmp.profiles import Column, Oid, Profile, Table, load_profiles
+from collectors.snmp.config import SnmpConfig, UsmCredential
+from collectors.snmp.profiles import Column, Oid, Profile, Table, shipped_profiles
 from collectors.snmp.session import Endpoint, SnmpRequestError, SnmpSession
 from collectors.snmp.values import BadValueError, as_field, native
 
@@ -24,6 +24,7 @@ class SnmpStats:
     """Plain counters the agent exposes on /metrics."""
 
     bad_values: int = 0  # values that did not fit their column, or non-increasing OIDs
+    table_errors: int = 0  # tables a device answered with an error (the rest of the poll kept)
     values_polled: int = 0
 
 
@@ -36,41 +37,64 @@ class SnmpCollector:
     config_model: ClassVar[type[SnmpConfig]] = SnmpConfig
 
     def __init__(self, context: CollectorContext) -> None:
-        self.profiles = load_profiles()
+        self.profiles = shipped_profiles()
         for profile in self.profiles.values():
             profile.declare(context.schema)
         self.session = SnmpSession(context.receive_buffer_bytes)
         self.stats = SnmpStats()
-        self._max_in_flight = context.max_in_flight
-        self._in_flight: asyncio.Semaphore | None = None
         self._sys_names: dict[str, str] = {}
         self._failing: set[str] = set()
+        self._reported: set[tuple[str, str]] = set()
 
     @classmethod
     def validate(cls, config: SnmpConfig) -> list[tuple[str, str]]:
-        known = load_profiles()
+        known = shipped_profiles()
         return [
             ("profiles", f"unknown profile {name!r} (known: {', '.join(sorted(known))})")
             for name in config.profiles
             if name not in known
         ]
 
+    @classmethod
+    def validate_fleet(cls, configs: Mapping[str, SnmpConfig]) -> list[tuple[str, str, str]]:
+        """Problems across hosts, as (host, field, message).
+
+        pysnmp keeps one set of keys per SNMPv3 user name in its engine: two credential sets
+        with the same user and different keys would overwrite each other at run time.
+        """
+        first: dict[str, tuple[str, tuple[object, ...]]] = {}
+        problems = []
+        for host, config in sorted(configs.items()):
+            credential = config.credential
+            if not isinstance(credential, UsmCredential):
+                continue
+            keys = (
+                credential.auth_protocol,
+                credential.auth_password,
+                credential.priv_protocol,
+                credential.priv_password,
+            )
+            name, known = first.setdefault(credential.user, (credential.name, keys))
+            if known != keys:
+                problems.append(
+                    (
+                        host,
+                        "credential",
+                        f"credential set {credential.name!r} uses SNMPv3 user {credential.user!r} "
+                        f"with other keys than set {name!r}; one user name, one set of keys",
+                    )
+                )
+        return problems
+
     async def collect(self, target: Target) -> list[Sample]:
         config: SnmpConfig = target.config
         started = time.perf_counter()
         timestamp = time.time_ns()
-        if self._in_flight is None:
-            self._in_flight = asyncio.Semaphore(self._max_in_flight)
         try:
-            async with self._in_flight:
-                endpoint = await self.session.endpoint(
-                    target.address,
-                    config.port,
-                    config.credential,
-                    config.timeout_s,
-                    config.retries,
-                )
-                samples = await self._poll(target, config, endpoint, timestamp, started)
+            endpoint = await self.session.endpoint(
+                target.address, config.port, config.credential, config.timeout_s, config.retries
+            )
+            samples = await self._poll(target, config, endpoint, timestamp, started)
         except SnmpRequestError as exc:
             self._note_failure(target, exc.result, str(exc))
             return self._status(target, exc.result, time.perf_counter() - started, timestamp)
@@ -85,13 +109,19 @@ class SnmpCollector:
             log.info("%s: SNMP polls succeed again", target.host)
         return samples
 
-    def failure_samples(self, target: Target, result: str, elapsed_s: float) -> list[Sample]:
-        code = Result[result.upper()]
-        self._note_failure(target, code, "poll abandoned by the scheduler")
-        return self._status(target, code, elapsed_s, time.time_ns())
+    def failure_samples(self, target: Target, result: Result, elapsed_s: float) -> list[Sample]:
+        self._note_failure(target, result, "poll abandoned by the scheduler")
+        return self._status(target, result, elapsed_s, time.time_ns())
 
     async def close(self) -> None:
         self.session.close()
+
+    def _log_once(self, target: Target, what: str, message: str) -> None:
+        # A device's bad answer repeats every poll: warn once per host and object, count always.
+        key = (target.host, what)
+        level = logging.DEBUG if key in self._reported else logging.WARNING
+        self._reported.add(key)
+        log.log(level, "%s: %s", target.host, message)
 
     def _note_failure(self, target: Target, result: Result, reason: str) -> None:
         # Log the change of state once; repeats go to debug so 184 dead links cannot flood.
@@ -150,7 +180,16 @@ class SnmpCollector:
         samples: list[Sample] = []
         for profile in profiles:
             for table in profile.tables:
-                rows, count = await self._table(target, config, endpoint, table, timestamp)
+                try:
+                    rows, count = await self._table(target, config, endpoint, table, timestamp)
+                except SnmpRequestError as exc:
+                    if exc.result in {Result.TIMEOUT, Result.AUTH_ERROR}:
+                        raise  # the device itself stopped answering: the poll failed
+                    # The device answers, but not this table (genErr on an optional MIB):
+                    # keep the rest of the poll, count and log it.
+                    self.stats.table_errors += 1
+                    self._log_once(target, table.measurement, f"{table.measurement}: {exc}")
+                    continue
                 samples.extend(rows)
                 values += count
         self.stats.values_polled += values
@@ -165,7 +204,7 @@ class SnmpCollector:
             return as_field(native(raw), column.type)
         except (BadValueError, ValueError) as exc:
             self.stats.bad_values += 1
-            log.warning("%s: bad value for %s: %s", target.host, column.name, exc)
+            self._log_once(target, column.name, f"bad value for {column.name}: {exc}")
             return None
 
     async def _table(
@@ -195,8 +234,8 @@ class SnmpCollector:
             columns.extend(fallbacks)
         if bad:
             self.stats.bad_values += bad
-            log.warning(
-                "%s: %d non-increasing OIDs in %s walk", target.host, bad, table.measurement
+            self._log_once(
+                target, table.measurement, f"non-increasing OIDs in the {table.measurement} walk"
             )
         preferred = {c.fallback.name: c.oid for c in table.columns if c.fallback is not None}
         count = sum(len(column_rows) for column_rows in walked.values())

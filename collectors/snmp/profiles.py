@@ -23,8 +23,11 @@ A ``fallback`` column is walked only when some row lacks the preferred column.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -140,6 +143,12 @@ def compile_profile(spec: ProfileSpec) -> Profile:
             for t in spec.tables
         ),
     )
+
+
+@functools.cache
+def shipped_profiles() -> Mapping[str, Profile]:
+    """The profiles shipped with the agent, read once (they are immutable data)."""
+    return MappingProxyType(load_profiles())
 
 
 def load_profiles(directory: Path = PROFILES_DIR) -> dict[str, Profile]:

@@ -62,8 +62,9 @@ _NULL = Null("")
 class SnmpRequestError(Exception):
     """A request failed; `result` classifies it, `str()` is safe to log (no secrets)."""
 
-    def __init__(self, result: Result, message: str) -> None:
+    def __init__(self, result: Result, message: str, *, too_big: bool = False) -> None:
         self.result = result
+        self.too_big = too_big  # the answer would not fit: ask for fewer rows
         super().__init__(message)
 
 
@@ -83,7 +84,7 @@ def _classify(error_indication: Any) -> SnmpRequestError:
     if isinstance(error_indication, _AUTH_ERRORS):
         return SnmpRequestError(Result.AUTH_ERROR, f"SNMPv3 security: {error_indication}")
     if isinstance(error_indication, errind.TooBig):
-        return SnmpRequestError(Result.PROTOCOL_ERROR, "response too big")
+        return SnmpRequestError(Result.PROTOCOL_ERROR, "response too big", too_big=True)
     return SnmpRequestError(Result.BAD_RESPONSE, str(error_indication))
 
 
@@ -191,7 +192,9 @@ class SnmpSession:
         if status:
             if endpoint.version == "1" and str(status) == "noSuchName":
                 return []  # SNMPv1 says "end of the MIB" this way
-            raise SnmpRequestError(Result.PROTOCOL_ERROR, f"device answered {status}")
+            raise SnmpRequestError(
+                Result.PROTOCOL_ERROR, f"device answered {status}", too_big=str(status) == "tooBig"
+            )
         return list(answer)
 
     async def get(self, endpoint: Endpoint, oids: Sequence[Oid]) -> dict[Oid, Any]:
@@ -213,9 +216,15 @@ class SnmpSession:
         bad = 0
         while cursor:
             active = list(cursor)
-            var_binds = await self._next_rows(
-                endpoint, [cursor[c] for c in active], max_repetitions
-            )
+            try:
+                var_binds = await self._next_rows(
+                    endpoint, [cursor[c] for c in active], max_repetitions
+                )
+            except SnmpRequestError as exc:
+                if exc.too_big and max_repetitions > 1:
+                    max_repetitions //= 2  # the agent cannot fit that many rows: ask for fewer
+                    continue
+                raise
             done = set()
             for position, (name, value) in enumerate(var_binds):
                 column = active[position % len(active)]

@@ -16,14 +16,16 @@ class BadValueError(ValueError):
 
 
 def _octets_text(value: Any) -> str:
-    raw = bytes(value).rstrip(b"\x00")  # some agents NUL-terminate DisplayStrings
+    """Text if the octets are text, else hex of all of them (a MAC may end in 00)."""
+    original = bytes(value)
+    raw = original.rstrip(b"\x00")  # some agents NUL-terminate DisplayStrings
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.hex(":")
-    if text.isprintable() or all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+        return original.hex(":")
+    if all(ch.isprintable() or ch in "\r\n\t" for ch in text):
         return text
-    return raw.hex(":")
+    return original.hex(":")
 
 
 _NATIVE: dict[type, Callable[[Any], FieldValue]] = {
@@ -76,4 +78,7 @@ def as_field(value: FieldValue, kind: FieldType) -> FieldValue:
         return number
     if kind is FieldType.FLOAT:
         return float(value)
-    return bool(value)
+    # SNMPv2-TC TruthValue: true(1), false(2); bool(2) would read as true.
+    if value not in (1, 2):
+        raise BadValueError(f"{value} is not a TruthValue (1 true, 2 false)")
+    return value == 1

@@ -241,3 +241,25 @@ def test_a_problem_shared_by_many_hosts_is_one_line() -> None:
         "hosts commune-000, commune-001, commune-002, commune-003, commune-004 and 86 more" in text
     )
     assert "h.yml: host r1: netmon_y: worse" in lines
+
+
+def test_timeout_longer_than_the_interval_is_refused(inventory: Path) -> None:
+    (inventory / "host_vars" / "tdm-router-01.yml").write_text(
+        "netmon_interval: 30\nnetmon_timeout: 90\n"
+    )
+    text = problems_of(inventory)
+    assert "netmon_timeout must not exceed netmon_interval" in text
+
+
+def test_one_v3_user_with_two_key_sets_is_refused(inventory: Path) -> None:
+    other = ALL_VARS + (
+        "  other_v3:\n    version: 3\n    user: netmon\n    auth_protocol: sha\n"
+        "    auth_password: other-pass-1\n"
+    )
+    (inventory / "group_vars" / "all" / "netmon.yml").write_text(
+        other.replace("vault_community: public-lab\n", "") + "vault_community: public-lab\n"
+    )
+    (inventory / "host_vars" / "tdm-router-01.yml").write_text("netmon_snmp_credential: other_v3\n")
+    text = problems_of(inventory)
+    assert "uses SNMPv3 user 'netmon' with other keys than set" in text
+    assert "other-pass-1" not in text

@@ -42,8 +42,8 @@ class FakeCollector:
             self.in_flight[target.address] -= 1
         return [Sample("fake", {"result": "success"}, {"result_code": 0})]
 
-    def failure_samples(self, target: Target, result: str, elapsed_s: float) -> list[Sample]:
-        return [Sample("fake", {"result": result}, {"result_code": int(Result[result.upper()])})]
+    def failure_samples(self, target: Target, result: Result, elapsed_s: float) -> list[Sample]:
+        return [Sample("fake", {"result": result.tag}, {"result_code": int(result)})]
 
     async def close(self) -> None:
         pass
@@ -169,3 +169,53 @@ def test_poll_result_reads_the_status_sample() -> None:
     assert poll_result(samples) == "auth_error"
     assert poll_result([Sample("m", {}, {"result_code": 1})]) == "timeout"
     assert poll_result([]) == "bad_response"
+
+
+def test_a_broken_observer_for_one_host_does_not_stop_the_others() -> None:
+    class Picky(Recorder):
+        def polled(self, target: Target, result: str, duration_s: float) -> None:
+            super().polled(target, result, duration_s)
+            if target.host == "cursed":
+                raise RuntimeError("observer bug")
+
+    recorder = Picky()
+    scheduler = Scheduler(
+        [target("cursed", "127.0.0.7", 0.05, 1.0), target("fine", "127.0.0.8", 0.05, 1.0)],
+        {"fake": FakeCollector()},
+        lambda t, s: None,
+        recorder,
+        spread=False,
+    )
+    asyncio.run(run_for(scheduler, 0.4))
+    assert recorder.results["cursed"]["success"] >= 3
+    assert recorder.results["fine"]["success"] >= 3
+
+
+def test_stop_cancels_a_poll_in_flight_instead_of_waiting_for_it() -> None:
+    recorder = Recorder()
+    scheduler = Scheduler(
+        [target("hung", "127.0.0.9", 60, 60, delay_s=60)],
+        {"fake": FakeCollector()},
+        lambda t, s: None,
+        recorder,
+        spread=False,
+    )
+    # run_for waits at most 5 s for run() to return after stop(): a 60 s poll would not.
+    asyncio.run(run_for(scheduler, 0.2))
+    assert recorder.results == {}
+
+
+def test_polls_beyond_the_agent_wide_limit_wait_without_timing_out() -> None:
+    recorder = Recorder()
+    collector = FakeCollector()
+    targets = [target(f"d{i}", f"127.0.3.{i}", 0.3, 0.2, delay_s=0.1) for i in range(6)]
+    scheduler = Scheduler(
+        targets, {"fake": collector}, lambda t, s: None, recorder, spread=False, max_in_flight=1
+    )
+    asyncio.run(run_for(scheduler, 0.5))
+    # With one slot, six 0.1 s polls take 0.6 s: waiting for the slot is not a timeout.
+    results = Counter[str]()
+    for counter in recorder.results.values():
+        results.update(counter)
+    assert results["timeout"] == 0
+    assert results["success"] >= 4

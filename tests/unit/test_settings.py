@@ -69,3 +69,20 @@ def test_broken_toml_is_reported_with_its_path(tmp_path: Path) -> None:
     config.write_text("[influxdb\n")
     with pytest.raises(SettingsError, match=r"broken\.toml: invalid TOML"):
         load_settings(config, {})
+
+
+def test_a_url_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(None, {"NETMON_INFLUXDB_URL": "http://admin:hunter2@127.0.0.1:8086"})
+    assert "hunter2" not in str(error.value)
+    assert "NETMON_INFLUXDB_URL (environment)" in str(error.value)
+    with pytest.raises(SettingsError, match="expected http"):
+        load_settings(None, {"NETMON_INFLUXDB_URL": "ftp://127.0.0.1:99999"})
+
+
+def test_an_empty_secret_file_is_an_error_not_no_credentials(tmp_path: Path) -> None:
+    empty = tmp_path / "password"
+    empty.write_text("\n")
+    settings = load_settings(None, {"NETMON_INFLUXDB_PASSWORD_FILE": str(empty)})
+    with pytest.raises(SettingsError, match="is empty"):
+        settings.influxdb.resolved_password()

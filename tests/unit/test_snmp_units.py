@@ -106,3 +106,11 @@ def test_bad_v3_credentials_are_refused_without_echoing_secrets(
     with pytest.raises(ValidationError) as error:
         SnmpConfig.model_validate({"credential": {"name": "x", "version": "3", **credential}})
     assert message in str(error.value)
+
+
+def test_binary_octets_keep_every_byte_and_truth_values_map_both_ways() -> None:
+    assert native(rfc1902.OctetString(b"\x00\x1b\x21\x3a\x4f\x00")) == "00:1b:21:3a:4f:00"
+    assert as_field(1, FieldType.BOOL) is True
+    assert as_field(2, FieldType.BOOL) is False
+    with pytest.raises(BadValueError, match="TruthValue"):
+        as_field(0, FieldType.BOOL)
