@@ -24,6 +24,7 @@ from agent.output.lineprotocol import serialize
 from agent.pipeline import add_inventory_tags
 from agent.results import Result
 from agent.samples import Sample
+from agent.schema import SchemaRegistry
 from agent.settings import Settings, SettingsError, env_names, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID, EXIT_LAB = 0, 1, 2, 3, 4
@@ -218,16 +219,30 @@ def poll(state: _State, host: str, inventory_path: Path | None, output_format: s
 
     asyncio.run(poll_all())
     add_inventory_tags(collected, found.tags, settings.agent_name)
-    if output_format == "line":
-        for sample in collected:
-            line = serialize(sample, uint_mode=settings.influxdb.uint_mode)
-            if line is not None:
-                click.echo(line)
-    else:
-        click.echo(_table(collected))
-    failed = [s for s in collected if s.fields.get("result_code", 0) != Result.SUCCESS]
-    if failed:
+    _print_samples(_declared(schema, collected), output_format, settings)
+    if any(s.fields.get("result_code", 0) != Result.SUCCESS for s in collected):
         sys.exit(EXIT_FAILED)
+
+
+def _declared(schema: SchemaRegistry, samples: list[Sample]) -> list[Sample]:
+    kept = []
+    for sample in samples:
+        problems = schema.problems(sample)
+        if problems:  # the agent would drop it too: show why, on stderr
+            click.echo(f"# dropped, as the agent would: {problems[0]}", err=True)
+        else:
+            kept.append(sample)
+    return kept
+
+
+def _print_samples(samples: list[Sample], output_format: str, settings: Settings) -> None:
+    if output_format == "table":
+        click.echo(_table(samples))
+        return
+    for sample in samples:
+        line = serialize(sample, uint_mode=settings.influxdb.uint_mode)
+        if line is not None:
+            click.echo(line)
 
 
 @cli.group()

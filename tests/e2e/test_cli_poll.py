@@ -1,0 +1,54 @@
+"""`netmon poll HOST`: one poll against a real device, printed, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agent.cli import EXIT_FAILED, EXIT_USAGE, cli
+from agent.lab import oracle
+from tests.e2e.labinv import InventoryWriter
+from tests.fixtures_snmp import SimulatedDevice
+
+pytestmark = [pytest.mark.e2e, pytest.mark.snmpsim]
+
+
+def test_poll_prints_the_devices_interfaces_and_exit_codes_tell_failure(
+    snmpsim_lab: list[SimulatedDevice], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = next(d for d in snmpsim_lab if d.recording == "mikrotik-crs317")
+    inv = InventoryWriter(tmp_path / "inv")
+    inv.host("cpe", device.address, device.port, inv.v2c("cpe", device.community))
+    inv.host(
+        "gone",
+        "127.77.252.1",
+        16199,
+        inv.v2c("gone", "nobody-home"),
+        netmon_snmp_timeout_s=0.3,
+        netmon_snmp_retries=0,
+    )
+    for name, value in inv.env.items():
+        monkeypatch.setenv(name, value)
+    root = inv.write()
+    runner = CliRunner()
+
+    line = runner.invoke(cli, ["poll", "cpe", "-i", str(root), "--format", "line"])
+    assert line.exit_code == 0, line.output
+    names = oracle.bulkwalk(device.endpoint, "1.3.6.1.2.1.31.1.1.1.1", community=device.community)
+    for _, (_, hex_name) in names.items():
+        assert f"ifName={bytes.fromhex(hex_name).decode()}," in line.output
+    assert line.output.startswith("snmp,agent=")
+
+    table = runner.invoke(cli, ["poll", device.address, "-i", str(root)])
+    assert table.exit_code == 0
+    assert "ifHCInOctets" in table.output
+
+    failed = runner.invoke(cli, ["poll", "gone", "-i", str(root)])
+    assert failed.exit_code == EXIT_FAILED
+    assert "result=timeout" in failed.output
+    assert "nobody-home" not in failed.output
+
+    unknown = runner.invoke(cli, ["poll", "nosuch", "-i", str(root)])
+    assert unknown.exit_code == EXIT_USAGE
