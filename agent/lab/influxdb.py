@@ -20,12 +20,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from agent.lab.snmpsim import LabProcessError, ensure_free
+from agent.lab.snmpsim import LabPeer, LabProcessError, ensure_free
 from agent.secret import Secret
 
 #: How long influxd may take to answer /ping after its start.
@@ -74,7 +73,7 @@ def _log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-class InfluxServer:
+class InfluxServer(LabPeer):
     """One influxd 1.x process with its data under `state_dir`, HTTP on `bind`:`port`."""
 
     def __init__(
@@ -253,18 +252,6 @@ bind-address = {_toml_string(f"{self.bind}:{rpc_port}")}
     def close(self) -> None:
         self.stop()
         self._http.close()
-
-    def __enter__(self) -> InfluxServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def query(self, influxql: str, db: str | None = None, *, epoch: str = "ns") -> dict[str, Any]:
         """Run InfluxQL over HTTP (POST, so that statements that change things are allowed).

@@ -16,11 +16,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 from agent.lab.oracle import NetSnmpAuth, NetSnmpPriv, V3Credentials
 from agent.lab.snmpsim import (
     START_TIMEOUT,
+    LabPeer,
     LabProcessError,
     ensure_free,
     find_executable,
@@ -53,7 +53,7 @@ def _conf_token(what: str, value: str, *, minimum: int = 1) -> str:
     return value
 
 
-class NetSnmpAgent:
+class NetSnmpAgent(LabPeer):
     """``snmpd`` on ``address:port`` with a v2c community and one SNMPv3 authPriv user.
 
     `state_dir` belongs to this agent: ``snmpd.conf`` (0600, holds the passphrases),
@@ -192,15 +192,3 @@ class NetSnmpAgent:
         if self._process is not None:
             stop_process(self._process)
             self._process = None
-
-    def __enter__(self) -> NetSnmpAgent:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

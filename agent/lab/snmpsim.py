@@ -38,8 +38,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Literal, Self
 
 if TYPE_CHECKING:
     from agent.lab.oracle import V3Credentials
@@ -323,7 +322,28 @@ LogLevel = Literal["debug", "info", "error"]
 _COMMUNITY = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_COMMUNITY}}}")
 
 
-class SnmpSimulator:
+class LabPeer:
+    """A lab process used as a context manager: started on entry, stopped on exit."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop, and release what else the peer holds (subclasses extend it)."""
+        self.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class SnmpSimulator(LabPeer):
     """snmpsim serving `recording` on `endpoints`, answering to `community` (default: the stem).
 
     `state_dir` belongs to this simulator: it gets ``data/``, ``cache/``, ``snmpsim.args`` (0600,
@@ -469,18 +489,6 @@ class SnmpSimulator:
         if self._process is not None:
             stop_process(self._process)
             self._process = None
-
-    def __enter__(self) -> SnmpSimulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager
