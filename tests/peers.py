@@ -23,7 +23,7 @@ def missing_peer(what: str) -> None:
     message = f"real peer missing: {what}"
     if under_ci():
         pytest.fail(message + " (CI=true: a missing peer fails the run)")
-    pytest.skip(message)
+    pytest.skip(message)  # the message names the missing peer
 
 
 def require_binary(name: str) -> str:
