@@ -22,7 +22,8 @@ from pathlib import Path
 
 from agent.collector import CollectorContext, Target
 from agent.lab import oracle
-from agent.lab.snmpsim import SnmpSimulator, free_udp_port, simulators
+from agent.lab.process import free_udp_port
+from agent.lab.snmpsim import SnmpSimulator, simulators
 from agent.schema import base_schema
 from collectors.snmp import SnmpCollector
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.lab.influxdb import InfluxServer, free_tcp_port
+from agent.lab.influxdb import InfluxServer
+from agent.lab.process import free_tcp_port
 from agent.secret import Secret
 from tests.peers import require_binary
 

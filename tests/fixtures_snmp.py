@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from agent.lab.oracle import V3Credentials
+from agent.lab.process import free_udp_port
 from agent.lab.snmpd import NetSnmpAgent
-from agent.lab.snmpsim import SnmpSimulator, free_udp_port, recording_path, simulators
+from agent.lab.snmpsim import SnmpSimulator, recording_path, simulators
 from agent.secret import Secret
 from tests.peers import require_binary
 

@@ -17,8 +17,8 @@ from agent.collector import CollectorRegistry
 from agent.inventory.loader import load_inventory
 from agent.inventory.problems import InventoryError
 from agent.lab.influxdb import InfluxServer
+from agent.lab.process import LabProcessError
 from agent.lab.province import LabPlanError, plan_lab, running
-from agent.lab.snmpsim import LabProcessError
 from agent.settings import Settings, SettingsError, load_settings
 
 LAB_SETTINGS = Path(__file__).with_name("netmon-lab.toml")

@@ -17,14 +17,19 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from agent.lab.snmpsim import LabPeer, LabProcessError, ensure_free
+from agent.lab.process import (
+    LabPeer,
+    LabProcessError,
+    ensure_free,
+    free_tcp_port,
+    log_tail,
+)
 from agent.secret import Secret
 
 #: How long influxd may take to answer /ping after its start.
@@ -43,14 +48,6 @@ def find_influxd() -> str | None:
     return found
 
 
-def free_tcp_port(address: str = "127.0.0.1") -> int:
-    """A TCP port free on `address` right now (another process may still take it later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((address, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _toml_string(text: str) -> str:
     # A JSON string is a valid TOML basic string (same escapes), whatever the path holds.
     return json.dumps(text)
@@ -65,16 +62,10 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as error:
-        return f"(no log: {error})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 class InfluxServer(LabPeer):
     """One influxd 1.x process with its data under `state_dir`, HTTP on `bind`:`port`."""
+
+    stop_grace_s = 10.0  # influxd flushes its WAL on SIGTERM
 
     def __init__(
         self,
@@ -100,7 +91,6 @@ class InfluxServer(LabPeer):
         self.start_timeout_s = start_timeout_s
         self.config_path = state_dir / "influxdb.conf"
         self.log_path = state_dir / "influxd.log"
-        self._process: subprocess.Popen[bytes] | None = None
         self._http = httpx.Client(
             base_url=self.url,
             timeout=30.0,
@@ -121,10 +111,6 @@ class InfluxServer(LabPeer):
     @property
     def auth_enabled(self) -> bool:
         return self.admin_user is not None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def config_text(self, rpc_port: int) -> str:
         """The influxd.conf this server runs with."""
@@ -183,15 +169,10 @@ bind-address = {_toml_string(f"{self.bind}:{rpc_port}")}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         rpc_port = self.rpc_port or free_tcp_port(self.bind)
         self.config_path.write_text(self.config_text(rpc_port))
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [influxd, "-config", str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.state_dir,
-                start_new_session=True,  # a terminal's Ctrl-C goes to the lab's owner, not here
-            )
+        # Appended: the log of earlier starts on the same data tells what happened to it.
+        self._spawn(
+            [influxd, "-config", str(self.config_path)], self.log_path, self.state_dir, append=True
+        )
         try:
             self._wait_for_ping()
             if self.auth_enabled:
@@ -207,7 +188,7 @@ bind-address = {_toml_string(f"{self.bind}:{rpc_port}")}
             if self._process.poll() is not None:
                 raise InfluxServerError(
                     f"influxd exited with status {self._process.returncode} before answering "
-                    f"on {self.url}; log {self.log_path}:\n{_log_tail(self.log_path)}"
+                    f"on {self.url}; log {self.log_path}:\n{log_tail(self.log_path)}"
                 )
             try:
                 if self._http.get("/ping", timeout=1.0).status_code == 204:
@@ -217,7 +198,7 @@ bind-address = {_toml_string(f"{self.bind}:{rpc_port}")}
             if time.monotonic() > deadline:
                 raise InfluxServerError(
                     f"influxd did not answer /ping on {self.url} within "
-                    f"{self.start_timeout_s:g} s; log {self.log_path}:\n{_log_tail(self.log_path)}"
+                    f"{self.start_timeout_s:g} s; log {self.log_path}:\n{log_tail(self.log_path)}"
                 )
             time.sleep(0.05)
 
@@ -237,17 +218,6 @@ bind-address = {_toml_string(f"{self.bind}:{rpc_port}")}
         created = httpx.post(f"{self.url}/query", data={"q": statement}, timeout=30.0)
         if created.status_code != 200 or "error" in created.json().get("results", [{}])[0]:
             raise InfluxServerError(f"could not create the admin user (HTTP {created.status_code})")
-
-    def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after `grace_s`; always reaps the process."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
     def close(self) -> None:
         self.stop()

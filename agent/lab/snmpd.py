@@ -14,21 +14,18 @@ file it writes under its state directory (``-C``: /etc/snmp is never read):
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from agent.lab.oracle import NetSnmpAuth, NetSnmpPriv, V3Credentials
-from agent.lab.snmpsim import (
-    START_TIMEOUT,
+from agent.lab.process import (
     LabPeer,
     LabProcessError,
     ensure_free,
     find_executable,
     log_tail,
     open_private,
-    stop_process,
-    wait_until_answering,
 )
+from agent.lab.snmpsim import START_TIMEOUT, wait_until_answering
 from agent.secret import Secret
 
 #: net-snmp refuses USM passphrases shorter than this.
@@ -91,7 +88,6 @@ class NetSnmpAgent(LabPeer):
         self.out_path = state_dir / "snmpd.out"
         self.pid_path = state_dir / "snmpd.pid"
         self.persistent_dir = state_dir / "persist"
-        self._process: subprocess.Popen[bytes] | None = None
         self.config_text()  # refuse bad credentials now, before anything starts
 
     def __repr__(self) -> str:
@@ -100,10 +96,6 @@ class NetSnmpAgent(LabPeer):
     @property
     def endpoint(self) -> tuple[str, int]:
         return self.address, self.port
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def config_text(self) -> str:
         """The snmpd.conf this agent runs with (it holds the passphrases: never log it)."""
@@ -154,14 +146,7 @@ class NetSnmpAgent(LabPeer):
             "-I",
             "-smux",
         ]
-        with open_private(self.out_path) as out:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.state_dir,
-            )
+        self._spawn(command, self.out_path, self.state_dir)
 
     def wait_ready(self) -> None:
         """Return once snmpd answers a v2c GET; stop it and raise LabProcessError if not."""
@@ -183,12 +168,3 @@ class NetSnmpAgent(LabPeer):
         except BaseException:
             self.stop()
             raise
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_ready()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None

@@ -34,11 +34,20 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Literal
+
+from agent.lab.process import (
+    Endpoint,
+    LabPeer,
+    LabProcessError,
+    ensure_free,
+    find_executable,
+    log_tail,
+    open_private,
+)
 
 if TYPE_CHECKING:
     from agent.lab.oracle import V3Credentials
@@ -49,12 +58,6 @@ RESPONDER = "snmpsim-command-responder"
 START_TIMEOUT = 30.0
 #: snmpsim registers a community as an SNMPv3 context name only up to this length.
 MAX_COMMUNITY = 32
-
-Endpoint = tuple[str, int]
-
-
-class LabProcessError(RuntimeError):
-    """A lab peer did not start, or died; the message carries the tail of its log."""
 
 
 def recordings_dir() -> Path:
@@ -69,36 +72,6 @@ def recording_path(stem: str) -> Path:
         known = ", ".join(sorted(p.stem for p in recordings_dir().glob("*.snmprec")))
         raise FileNotFoundError(f"no recording {stem!r}; known recordings: {known}")
     return path
-
-
-def find_executable(name: str) -> str:
-    """`name` beside the running interpreter first (the venv's entry points), then on PATH."""
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if found is None:
-        raise LabProcessError(f"executable {name!r} not found beside {sys.executable} or on PATH")
-    return found
-
-
-def free_udp_port(address: str) -> int:
-    """A UDP port free on `address` right now (another process may still take it later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((address, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def ensure_free(endpoint: Endpoint, kind: int = socket.SOCK_DGRAM) -> None:
-    """Raise LabProcessError if `endpoint` is taken: a lab peer that starts on a port another
-    process holds either fails late or, worse, the other process answers in its place."""
-    with socket.socket(socket.AF_INET, kind) as probe:
-        try:
-            probe.bind(endpoint)
-        except OSError as exc:
-            proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
-            raise LabProcessError(
-                f"{proto} {endpoint[0]}:{endpoint[1]} is already in use ({exc.strerror}); "
-                "is another lab or service running? Stop it, or change the lab's ports"
-            ) from None
 
 
 # --- growing counters -------------------------------------------------------------------------
@@ -255,14 +228,6 @@ def answers_v2c_get(endpoint: Endpoint, community: str, timeout: float = 0.5) ->
     return False
 
 
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(no log: {exc})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def wait_until_answering(
     process: subprocess.Popen[bytes],
     endpoints: Sequence[Endpoint],
@@ -292,24 +257,6 @@ def wait_until_answering(
             time.sleep(0.1)
 
 
-def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds; always reaps the child."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def open_private(path: Path) -> IO[bytes]:
-    """Truncate and open `path` for writing with mode 0600 (it may hold secrets)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # O_CREAT's mode is ignored for a file that already exists
-    return os.fdopen(fd, "wb")
-
-
 # --- the simulator -------------------------------------------------------------------------------
 
 #: snmpsim spells the protocols without net-snmp's hyphen.
@@ -320,27 +267,6 @@ _SNMPSIM_PRIV = {"DES": "DES", "AES": "AES", "AES-128": "AES", "AES-192": "AES19
 
 LogLevel = Literal["debug", "info", "error"]
 _COMMUNITY = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_COMMUNITY}}}")
-
-
-class LabPeer:
-    """A lab process used as a context manager: started on entry, stopped on exit."""
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Stop, and release what else the peer holds (subclasses extend it)."""
-        self.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class SnmpSimulator(LabPeer):
@@ -389,14 +315,9 @@ class SnmpSimulator(LabPeer):
         self.log_path = state_dir / "snmpsim.log"
         #: Lines of the recording left out of the served copy (see :func:`servable_record`).
         self.dropped_records = 0
-        self._process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
         return f"SnmpSimulator({self.recording!r}, endpoints={self.endpoints!r})"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def _prepare(self) -> Path:
         data_dir = self.state_dir / "data"
@@ -454,14 +375,7 @@ class SnmpSimulator(LabPeer):
             f"--log-level={self.log_level}",
             f"--args-from-file={args_path}",
         ]
-        with open_private(self.log_path) as log:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.state_dir,
-            )
+        self._spawn(command, self.log_path, self.state_dir)
 
     def wait_ready(self) -> None:
         """Return once every endpoint answers; stop and raise LabProcessError if it does not."""
@@ -479,16 +393,6 @@ class SnmpSimulator(LabPeer):
         except BaseException:
             self.stop()
             raise
-
-    def start(self) -> None:
-        """Start snmpsim and return once every endpoint answers (LabProcessError if not)."""
-        self.launch()
-        self.wait_ready()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
 
 
 @contextlib.contextmanager

@@ -25,7 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from agent.lab.influxdb import InfluxServer, free_tcp_port
+from agent.lab.influxdb import InfluxServer
+from agent.lab.process import free_tcp_port
 from agent.output.buffer import MemoryBuffer
 from agent.output.lineprotocol import UintMode, serialize_many, unwrap_uint
 from agent.output.transport_v2 import V2Transport

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.lab import oracle
+from agent.lab.process import free_udp_port
 from agent.lab.snmpsim import (
     SnmpSimulator,
-    free_udp_port,
     growing_record,
     recording_path,
     servable_record,

@@ -5,7 +5,7 @@ import socket
 import pytest
 
 from agent.lab.influxdb import InfluxServer, InfluxServerError
-from agent.lab.snmpsim import LabProcessError, ensure_free
+from agent.lab.process import LabProcessError, ensure_free
 from tests.peers import require_binary
 
 
