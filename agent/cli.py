@@ -32,7 +32,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID, EXIT_LAB = 0, 1, 2, 3, 4
 log = logging.getLogger("netmon")
 
 
-def _setup_logging(level: str) -> None:
+def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -46,7 +46,7 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-class _State:
+class CliState:
     def __init__(self, config: Path | None) -> None:
         self.config = config
         self._settings: Settings | None = None
@@ -77,7 +77,7 @@ class _State:
             raise AssertionError("unreachable") from exc
 
 
-pass_state = click.make_pass_decorator(_State)
+pass_state = click.make_pass_decorator(CliState)
 inventory_option = click.option(
     "-i",
     "--inventory",
@@ -103,7 +103,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     Polls the devices of an Ansible inventory and writes to InfluxDB. Settings come from a
     TOML file (--config) and NETMON_* environment variables (see `netmon config env`).
     """
-    ctx.obj = _State(config)
+    ctx.obj = CliState(config)
 
 
 @cli.command()
@@ -114,12 +114,12 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     help="Stop after this many seconds (default: run until SIGINT/SIGTERM).",
 )
 @pass_state
-def run(state: _State, inventory_path: Path | None, duration: float | None) -> None:
+def run(state: CliState, inventory_path: Path | None, duration: float | None) -> None:
     """Run the agent: poll every target of the inventory and write to InfluxDB."""
     from agent.runner import Agent, run_until_stopped
 
     settings = state.settings
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level)
     inventory = state.inventory(inventory_path)
     try:
         agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
@@ -186,14 +186,14 @@ def _table(samples: list[Sample]) -> str:
     help="A readable table, or InfluxDB line protocol.",
 )
 @pass_state
-def poll(state: _State, host: str, inventory_path: Path | None, output_format: str) -> None:
+def poll(state: CliState, host: str, inventory_path: Path | None, output_format: str) -> None:
     """Poll HOST once with each of its checks and print the samples; writes nothing."""
     from agent.runner import make_collectors
     from agent.scheduler import Scheduler
     from agent.schema import base_schema
 
     settings = state.settings
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level)
     inventory = state.inventory(inventory_path)
     found = _find_host(inventory, host)
     schema = base_schema()
@@ -253,7 +253,7 @@ def inventory() -> None:
 @inventory.command("check")
 @inventory_option
 @pass_state
-def inventory_check(state: _State, inventory_path: Path | None) -> None:
+def inventory_check(state: CliState, inventory_path: Path | None) -> None:
     """Validate the inventory; report every problem with file, host and field."""
     found = state.inventory(inventory_path)
     targets = found.targets()
@@ -269,7 +269,7 @@ def inventory_check(state: _State, inventory_path: Path | None) -> None:
 @click.argument("host")
 @inventory_option
 @pass_state
-def inventory_show(state: _State, host: str, inventory_path: Path | None) -> None:
+def inventory_show(state: CliState, host: str, inventory_path: Path | None) -> None:
     """Print HOST's resolved monitoring settings (secrets masked) as JSON."""
     found = _find_host(state.inventory(inventory_path), host)
     data = {
@@ -292,7 +292,7 @@ def config() -> None:
 
 @config.command("show")
 @pass_state
-def config_show(state: _State) -> None:
+def config_show(state: CliState) -> None:
     """Print the resolved settings as JSON (secrets masked)."""
     click.echo(state.settings.model_dump_json(indent=2))
 

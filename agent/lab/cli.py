@@ -13,44 +13,27 @@ from pathlib import Path
 
 import click
 
+from agent.cli import CliState, setup_logging
 from agent.collector import CollectorRegistry
-from agent.inventory.loader import load_inventory
-from agent.inventory.problems import InventoryError
+from agent.inventory.model import Inventory
 from agent.lab.influxdb import InfluxServer
 from agent.lab.process import LabProcessError
 from agent.lab.province import LabPlanError, plan_lab, running
-from agent.settings import Settings, SettingsError, load_settings
+from agent.settings import Settings, SettingsError
 
 LAB_SETTINGS = Path(__file__).with_name("netmon-lab.toml")
 log = logging.getLogger("netmon.lab")
 
 
-def _lab_settings(config: Path | None) -> Settings:
-    # --config after `lab`, else netmon's own --config / NETMON_CONFIG, else the lab's file.
-    root = click.get_current_context().find_root().obj
-    config = config or getattr(root, "config", None) or LAB_SETTINGS
-    try:
-        return load_settings(config)
-    except SettingsError as exc:
-        click.echo(f"netmon: {exc}", err=True)
-        sys.exit(3)
-
-
-def _setup(config: Path | None, inventory_path: Path | None) -> tuple[Settings, object]:
-    from agent.cli import _setup_logging
-
-    settings = _lab_settings(config)
-    _setup_logging(settings.log_level)
-    try:
-        inventory = load_inventory(
-            inventory_path or settings.inventory.path,
-            CollectorRegistry.from_entry_points(),
-            vault_password_file=settings.inventory.vault_password_file,
-        )
-    except InventoryError as exc:
-        click.echo(f"netmon: lab inventory is invalid:\n{exc}", err=True)
-        sys.exit(3)
-    return settings, inventory
+def _setup(config: Path | None, inventory_path: Path | None) -> tuple[Settings, Inventory]:
+    """Settings and inventory as `netmon` reads them, with the lab's settings file as the
+    default: `lab ... -c FILE`, else `netmon -c FILE` / NETMON_CONFIG, else netmon-lab.toml."""
+    state = click.get_current_context().find_root().obj
+    if not isinstance(state, CliState):  # the lab group used on its own, outside `netmon`
+        state = CliState(None)
+    state.config = config or state.config or LAB_SETTINGS
+    setup_logging(state.settings.log_level)
+    return state.settings, state.inventory(inventory_path)
 
 
 @click.group()
@@ -89,11 +72,11 @@ def lab_run(config: Path | None, inventory_path: Path | None, duration: float | 
 
     settings, inventory = _setup(config, inventory_path)
     try:
-        plan = plan_lab(inventory, settings, settings.state_dir.resolve())  # type: ignore[arg-type]
+        plan = plan_lab(inventory, settings, settings.state_dir.resolve())
         with running(plan, settings.influxdb.database):
             for line in plan.describe():
                 log.info("lab: %s", line)
-            agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())  # type: ignore[arg-type]
+            agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
             if not agent.scheduler.targets:
                 raise LabPlanError("the lab inventory has no targets to poll")
             log.info(
@@ -148,7 +131,7 @@ def lab_up(config: Path | None, inventory_path: Path | None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        plan = plan_lab(inventory, settings, settings.state_dir.resolve())  # type: ignore[arg-type]
+        plan = plan_lab(inventory, settings, settings.state_dir.resolve())
         with running(plan, settings.influxdb.database):
             for line in plan.describe():
                 click.echo(f"lab: {line}")

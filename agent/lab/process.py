@@ -53,6 +53,11 @@ def ensure_free(endpoint: Endpoint, kind: int = socket.SOCK_DGRAM) -> None:
     """Raise LabProcessError if `endpoint` is taken: a lab peer that starts on a port another
     process holds either fails late or, worse, the other process answers in its place."""
     with socket.socket(socket.AF_INET, kind) as probe:
+        if kind == socket.SOCK_STREAM:
+            # As servers do: connections of a peer that just stopped linger in TIME_WAIT and
+            # must not count as "in use"; a listening socket still does. (Not for UDP, where
+            # the option would let two processes share the port.)
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(endpoint)
         except OSError as exc:
