@@ -225,13 +225,9 @@ def poll(state: CliState, host: str, inventory_path: Path | None, output_format:
 
 
 def _declared(schema: SchemaRegistry, samples: list[Sample]) -> list[Sample]:
-    kept = []
-    for sample in samples:
-        problems = schema.problems(sample)
-        if problems:  # the agent would drop it too: show why, on stderr
-            click.echo(f"# dropped, as the agent would: {problems[0]}", err=True)
-        else:
-            kept.append(sample)
+    kept, rejected = schema.conforming(samples)
+    for problem in rejected:  # the agent would drop these too: say why, on stderr
+        click.echo(f"# dropped, as the agent would: {problem}", err=True)
     return kept
 
 

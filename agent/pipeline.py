@@ -58,12 +58,11 @@ class Pipeline:
         """Take one poll's samples (with its target's inventory tags) into the buffer."""
         self.stats.samples_in += len(samples)
         self.enrich(samples, tags or {})
+        kept, rejected = self.schema.conforming(samples)
+        for problem in rejected:
+            self._drop("undeclared", problem)
         lines = []
-        for sample in samples:
-            problems = self.schema.problems(sample)
-            if problems:
-                self._drop("undeclared", problems[0])
-                continue
+        for sample in kept:
             line = serialize(sample, uint_mode=self.uint_mode)
             if line is None:
                 self._drop("no_fields", f"{sample.measurement}: no writable field")

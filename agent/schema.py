@@ -10,7 +10,8 @@ Tags are bounded sets of values (indexed); free text belongs in fields.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -35,6 +36,11 @@ class Measurement:
     tags: frozenset[str]
     fields: Mapping[str, FieldType]
     description: str = ""
+
+    @functools.cached_property
+    def allowed_tags(self) -> frozenset[str]:
+        """Its own tags and the inventory's: checked for every sample, so computed once."""
+        return self.tags | INVENTORY_TAGS
 
 
 class SchemaConflictError(ValueError):
@@ -86,13 +92,25 @@ class SchemaRegistry:
     def __iter__(self) -> Iterator[Measurement]:
         return iter(sorted(self._measurements.values(), key=lambda m: m.name))
 
+    def conforming(self, samples: Iterable[Sample]) -> tuple[list[Sample], list[str]]:
+        """The samples that conform, and for each one that does not, its first problem."""
+        kept: list[Sample] = []
+        rejected: list[str] = []
+        for sample in samples:
+            problems = self.problems(sample)
+            if problems:
+                rejected.append(problems[0])
+            else:
+                kept.append(sample)
+        return kept, rejected
+
     def problems(self, sample: Sample) -> list[str]:
         """What in `sample` is not declared (empty when the sample conforms)."""
         declared = self._measurements.get(sample.measurement)
         if declared is None:
             return [f"undeclared measurement {sample.measurement!r}"]
         found: list[str] = []
-        allowed_tags = declared.tags | INVENTORY_TAGS
+        allowed_tags = declared.allowed_tags
         found.extend(
             f"{sample.measurement}: undeclared tag {tag!r}"
             for tag in sample.tags

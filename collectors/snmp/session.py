@@ -96,6 +96,7 @@ class SnmpSession:
         self._receive_buffer_bytes = receive_buffer_bytes
         self._socket_tuned = False
         self._lcd = CommandGeneratorLcdConfigurator()
+        self._endpoints: dict[tuple[object, ...], Endpoint] = {}
 
     def auth_data(self, credential: CommunityCredential | UsmCredential) -> Any:
         if isinstance(credential, CommunityCredential):
@@ -122,6 +123,12 @@ class SnmpSession:
         timeout_s: float,
         retries: int,
     ) -> Endpoint:
+        """The pysnmp objects for one device, built once and reused by every later poll
+        (building them resolves the address and derives the v3 keys)."""
+        key = (address, port, credential, timeout_s, retries)
+        known = self._endpoints.get(key)
+        if known is not None:
+            return known
         try:
             transport = await UdpTransportTarget.create(
                 (address, port), timeout=timeout_s, retries=retries
@@ -131,7 +138,9 @@ class SnmpSession:
         context = ContextData(
             contextName=credential.context if isinstance(credential, UsmCredential) else ""
         )
-        return Endpoint(transport, self.auth_data(credential), credential.version, context)
+        endpoint = Endpoint(transport, self.auth_data(credential), credential.version, context)
+        self._endpoints[key] = endpoint
+        return endpoint
 
     def _tune_socket(self) -> None:
         # With many devices in flight, answers arrive in bursts on the one shared socket;
