@@ -1,8 +1,9 @@
 """The pipeline between collectors and outputs: enrich, check against the schema, serialize.
 
-Every sample gets the inventory tags of its target (``site``, ``level``, ``department``) and
-``agent``. A sample the schema does not declare is dropped, counted and logged once per kind —
-a device must never be able to create a field with a surprising type in InfluxDB.
+Every sample gets the inventory tags of its target (``site``, ``level``, ``department``,
+``district``) and ``agent``. A sample the schema does not declare is dropped, counted and logged
+once per kind — a device must never be able to create a field with a surprising type in
+InfluxDB.
 """
 
 from __future__ import annotations

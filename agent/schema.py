@@ -27,7 +27,7 @@ class FieldType(StrEnum):
 
 
 #: Tags that every sample carries, taken from the inventory (DESIGN §5).
-INVENTORY_TAGS = frozenset({"site", "level", "department", "agent"})
+INVENTORY_TAGS = frozenset({"site", "level", "department", "district", "agent"})
 
 
 @dataclass(frozen=True)

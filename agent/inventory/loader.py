@@ -22,6 +22,7 @@ from agent.inventory.model import Host, HostSettings, Inventory
 from agent.inventory.origins import OriginFinder
 from agent.inventory.problems import InventoryError, Problem
 from agent.inventory.secrets import SecretResolutionError, SecretResolver
+from agent.inventory.servicecheck import read_services
 from agent.inventory.yamlcheck import check_yaml
 from agent.secret import Secret
 
@@ -100,7 +101,7 @@ def _depths(children: Mapping[str, list[str]]) -> dict[str, int]:
     return depth
 
 
-def _group_maps(listing: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict[str, int]]:
+def group_maps(listing: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict[str, int]]:
     """host → its groups (ancestors included, ``all`` left out), and group → depth."""
     children = _children(listing)
     parents: dict[str, set[str]] = {}
@@ -166,7 +167,7 @@ class _HostReader:
 
     def _unknown_variables(self) -> None:
         # A misspelt netmon_ variable would otherwise be ignored silently.
-        known = set(HostSettings.model_fields) | {"netmon_credentials"}
+        known = set(HostSettings.model_fields) | {"netmon_credentials", "netmon_services"}
         prefixes = ("netmon_lab_", *(f"netmon_{name}_" for name in self.registry.names()))
         for variable in self.hostvars:
             if (
@@ -254,6 +255,31 @@ class _HostReader:
         return config
 
 
+def _members(host_groups: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    members: dict[str, list[str]] = {}
+    for host, groups in sorted(host_groups.items()):
+        for group in groups:
+            members.setdefault(group, []).append(host)
+    return {group: tuple(hosts) for group, hosts in members.items()}
+
+
+def _uplink_problems(
+    described: Mapping[str, Host], host_groups: Mapping[str, list[str]], origins: OriginFinder
+) -> list[Problem]:
+    problems = []
+    for host in described.values():
+        uplink = host.settings.netmon_uplink
+        if uplink and uplink not in host_groups:
+            file = origins.find(host.name, host.groups, "netmon_uplink")
+            problems.append(
+                Problem(file, host.name, "netmon_uplink", f"no inventory host {uplink!r}")
+            )
+        elif uplink == host.name:
+            file = origins.find(host.name, host.groups, "netmon_uplink")
+            problems.append(Problem(file, host.name, "netmon_uplink", "a host cannot be its own"))
+    return problems
+
+
 def _duplicate_endpoints(hosts: Mapping[str, Host], origins: OriginFinder) -> list[Problem]:
     seen: dict[tuple[str, str, object], str] = {}
     problems = []
@@ -312,7 +338,7 @@ def load_inventory(
                 [Problem(str(vault_password_file), "", "vault_password_file", str(exc))]
             ) from None
     listing = run_ansible_inventory(path, vault_password_file)
-    host_groups, depth = _group_maps(listing)
+    host_groups, depth = group_maps(listing)
     origins = OriginFinder(path if path.is_dir() else path.parent, depth)
     resolver = SecretResolver(
         vault_password,
@@ -320,22 +346,30 @@ def load_inventory(
         dict(os.environ if environ is None else environ),
     )
     hostvars: Mapping[str, Any] = listing.get("_meta", {}).get("hostvars", {})
-    hosts: dict[str, Host] = {}
+    described: dict[str, Host] = {}
     unmonitored = []
     for name in sorted(set(host_groups) | set(hostvars)):
         variables = hostvars.get(name, {})
         if not variables.get("netmon_checks"):
             unmonitored.append(name)
-            continue
+            # A host with a site is part of the province (a videoconference point, a service
+            # front end): described and checked, though nothing polls it yet.
+            if "netmon_site" not in variables:
+                continue
         reader = _HostReader(
             name, variables, host_groups.get(name, []), registry, resolver, origins
         )
         host = reader.read()
         problems.extend(reader.problems)
         if host is not None:
-            hosts[name] = host
+            described[name] = host
+    hosts = {name: host for name, host in described.items() if host.checks}
+    members = _members(host_groups)
+    problems.extend(_uplink_problems(described, host_groups, origins))
+    services, service_problems = read_services(hostvars, members, origins)
+    problems.extend(service_problems)
     problems.extend(_duplicate_endpoints(hosts, origins))
     problems.extend(_fleet_problems(hosts, registry, origins))
     if problems:
         raise InventoryError(problems)
-    return Inventory(str(path), hosts, tuple(unmonitored))
+    return Inventory(str(path), hosts, tuple(unmonitored), described, services, members)

@@ -9,6 +9,11 @@ Variables the agent reads (resolved host → groups → all by Ansible):
 ``netmon_site``             site code (tag ``site``), required
 ``netmon_level``            ``province`` | ``district`` | ``commune`` | ``dc``, required
 ``netmon_department``       owning department (tag ``department``), optional
+``netmon_district``         district code (tag ``district``), optional
+``netmon_site_name``        the site's name as people say it (Vietnamese), optional
+``netmon_location``         ``{lat: .., lon: ..}`` (WGS 84) for maps, optional
+``netmon_uplink``           the inventory host this one hangs off (outage attribution)
+``netmon_url``              the URL a service front end answers on, optional
 ``netmon_interval``         seconds between polls (default 60)
 ``netmon_timeout``          seconds a poll may take before it is abandoned
                             (default: 80 % of the interval, at most 30)
@@ -16,6 +21,7 @@ Variables the agent reads (resolved host → groups → all by Ansible):
 ``netmon_<check>_<field>``  the collector's own settings, e.g. ``netmon_snmp_credential``
 ``netmon_credentials``      named credential sets (usually in group_vars/all); a host's
                             ``netmon_<check>_credential`` names one
+``netmon_services``         the service catalogue (group_vars/all), see agent.inventory.services
 ==========================  ==========================================================
 """
 
@@ -28,8 +34,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from agent.collector import Target
+from agent.inventory.services import Service
 
 Level = Literal["province", "district", "commune", "dc"]
+#: Tag values: no white space, commas or '=' (they would need escaping in every query).
+TAG_VALUE = r"^[^\s,=]+$"
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=-90.0, le=90.0)
+    lon: float = Field(ge=-180.0, le=180.0)
 
 
 class HostSettings(BaseModel):
@@ -38,9 +54,14 @@ class HostSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     netmon_checks: list[str] = Field(default_factory=list)
-    netmon_site: str = Field(min_length=1, pattern=r"^[^\s,=]+$")
+    netmon_site: str = Field(min_length=1, pattern=TAG_VALUE)
     netmon_level: Level
     netmon_department: str = ""
+    netmon_district: str = Field(default="", pattern=r"^([^\s,=]+)?$")
+    netmon_site_name: str = ""
+    netmon_location: Location | None = None
+    netmon_uplink: str = ""
+    netmon_url: str = Field(default="", pattern=r"^((https?|sips?)://\S+)?$")
     netmon_interval: float = Field(default=60.0, ge=1.0, le=86400.0)
     netmon_timeout: float | None = Field(default=None, gt=0.0)
     netmon_jitter: float = Field(default=0.0, ge=0.0)
@@ -78,6 +99,8 @@ class Host:
         tags = {"site": self.settings.netmon_site, "level": self.settings.netmon_level}
         if self.settings.netmon_department:
             tags["department"] = self.settings.netmon_department
+        if self.settings.netmon_district:
+            tags["district"] = self.settings.netmon_district
         return tags
 
     @property
@@ -105,8 +128,14 @@ class Host:
 @dataclass(frozen=True)
 class Inventory:
     source: str
-    hosts: Mapping[str, Host]
+    hosts: Mapping[str, Host]  # monitored hosts: those with netmon_checks
     unmonitored: tuple[str, ...] = ()  # hosts in the inventory with no netmon_checks
+    #: Every host the inventory describes (netmon_site set), monitored or not: the province's
+    #: sites, videoconference points and service front ends, for reports, maps and the lab.
+    described: Mapping[str, Host] = field(default_factory=dict)
+    services: Mapping[str, Service] = field(default_factory=dict)
+    #: group → its member hosts (descendant groups included), as Ansible resolved them.
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def targets(self) -> list[Target]:
         return [target for host in self.hosts.values() for target in host.targets()]

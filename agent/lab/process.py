@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -133,9 +134,27 @@ class LabPeer:
                 start_new_session=True,  # see the module's docstring
             )
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): it keeps its state but answers nothing, as a device
+        behind a cut link does. Requests queue in its socket and are answered late or never."""
+        if self.running:
+            assert self._process is not None
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.running:
+            assert self._process is not None
+            os.kill(self._process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGCONT)  # a paused process cannot act on SIGTERM
             stop_process(process, self.stop_grace_s)
 
     def close(self) -> None:

@@ -8,7 +8,11 @@ A lab host names what answers for it:
 - ``netmon_lab_peer: snmpd``: a real net-snmp agent on the host's address and port, with the
   host's SNMPv3 credential set (authPriv SHA-256 + AES-128).
 
-InfluxDB 1.x is started on the address and port of the settings' ``[influxdb] url``.
+Hosts that share a recording and the same faults of the fault plan (agent.lab.faultplan) share
+a simulator process, so a fault can pause exactly the devices it breaks.
+
+InfluxDB 1.x is started on the address and port of the settings' ``[influxdb] url`` when that
+is a loopback address; a database elsewhere is the operator's own, and the lab only uses it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from agent.inventory.model import Inventory
+from agent.lab.faultplan import Fault, fault_groups
 from agent.lab.influxdb import InfluxServer
+from agent.lab.process import LabPeer
 from agent.lab.snmpd import NetSnmpAgent
 from agent.lab.snmpsim import SnmpSimulator, simulators
 from agent.settings import Settings
@@ -29,6 +35,9 @@ from collectors.snmp.config import CommunityCredential, UsmCredential
 
 _NET_SNMP_AUTH = {"sha256": "SHA-256", "sha": "SHA", "md5": "MD5", "sha512": "SHA-512"}
 _NET_SNMP_PRIV = {"aes128": "AES", "des": "DES"}
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 class LabPlanError(ValueError):
@@ -40,6 +49,11 @@ class LabPlan:
     simulators: list[SnmpSimulator] = field(default_factory=list)
     agents: list[NetSnmpAgent] = field(default_factory=list)
     influx: InfluxServer | None = None
+    faults: list[Fault] = field(default_factory=list)
+    #: fault name → the peers it pauses (their every host is broken by that fault)
+    paused_by: dict[str, list[LabPeer]] = field(default_factory=dict)
+    #: (kind, description, peer) of the service peers: web server, SIP responders
+    services: list[tuple[str, str, LabPeer]] = field(default_factory=list)
 
     def describe(self) -> list[str]:
         lines = [
@@ -52,9 +66,21 @@ class LabPlan:
         return lines
 
 
-def plan_lab(inventory: Inventory, settings: Settings, state_dir: Path) -> LabPlan:
-    by_recording: dict[tuple[str, str], list[tuple[str, int]]] = {}
-    plan = LabPlan()
+def _sim_dir_name(recording: str, faults: frozenset[str]) -> str:
+    return recording + "".join(f"+{name}" for name in sorted(faults))
+
+
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or host.startswith("127.")
+
+
+def plan_lab(
+    inventory: Inventory, settings: Settings, state_dir: Path, faults: list[Fault] | None = None
+) -> LabPlan:
+    faults = faults or []
+    broken_by = fault_groups(faults, "unreachable")
+    by_recording: dict[tuple[str, str, frozenset[str]], list[tuple[str, int]]] = {}
+    plan = LabPlan(faults=faults, paused_by={f.name: [] for f in faults})
     for host in inventory.hosts.values():
         snmp = host.checks.get("snmp")
         recording = host.lab.get("recording")
@@ -65,7 +91,7 @@ def plan_lab(inventory: Inventory, settings: Settings, state_dir: Path) -> LabPl
         if recording is not None:
             if not isinstance(credential, CommunityCredential):
                 raise LabPlanError(f"{host.name}: the lab serves recordings over v1/v2c only")
-            key = (str(recording), credential.community.reveal())
+            key = (str(recording), credential.community.reveal(), broken_by.get(host.name, _NONE))
             by_recording.setdefault(key, []).append((host.address, snmp.port))
         elif peer == "snmpd":
             if not isinstance(credential, UsmCredential) or credential.priv_password is None:
@@ -75,46 +101,54 @@ def plan_lab(inventory: Inventory, settings: Settings, state_dir: Path) -> LabPl
             priv = _NET_SNMP_PRIV.get(credential.priv_protocol or "")
             if auth is None or priv is None:
                 raise LabPlanError(f"{host.name}: the lab snmpd cannot serve these protocols")
-            plan.agents.append(
-                NetSnmpAgent(
-                    state_dir / "snmpd" / host.name,
-                    snmp.port,
-                    secrets.token_hex(8),  # v2c is not used by the lab's snmpd host
-                    credential.user,
-                    credential.auth_password,
-                    credential.priv_password,
-                    auth,  # type: ignore[arg-type]
-                    priv,  # type: ignore[arg-type]
-                    address=host.address,
-                )
+            agent = NetSnmpAgent(
+                state_dir / "snmpd" / host.name,
+                snmp.port,
+                secrets.token_hex(8),  # v2c is not used by the lab's snmpd host
+                credential.user,
+                credential.auth_password,
+                credential.priv_password,
+                auth,  # type: ignore[arg-type]
+                priv,  # type: ignore[arg-type]
+                address=host.address,
             )
+            plan.agents.append(agent)
+            for name in broken_by.get(host.name, _NONE):
+                plan.paused_by[name].append(agent)
         else:
             raise LabPlanError(f"{host.name}: unknown netmon_lab_peer {peer!r} (known: snmpd)")
-    for (recording, community), endpoints in sorted(by_recording.items()):
-        plan.simulators.append(
-            SnmpSimulator(
-                state_dir / "snmpsim" / recording,
-                recording,
-                endpoints,
-                community,
-                growing_counters=True,
-            )
+    for (recording, community, broken), endpoints in sorted(
+        by_recording.items(), key=lambda item: (item[0][0], sorted(item[0][2]))
+    ):
+        sim = SnmpSimulator(
+            state_dir / "snmpsim" / _sim_dir_name(recording, broken),
+            recording,
+            endpoints,
+            community,
+            growing_counters=True,
         )
+        plan.simulators.append(sim)
+        for name in broken:
+            plan.paused_by[name].append(sim)
     url = urlsplit(settings.influxdb.url)
-    plan.influx = InfluxServer(
-        state_dir / "influxdb", url.port or 8086, url.hostname or "127.0.0.1"
-    )
+    if _is_loopback(url.hostname or ""):
+        plan.influx = InfluxServer(
+            state_dir / "influxdb", url.port or 8086, url.hostname or "127.0.0.1"
+        )
     return plan
 
 
 @contextlib.contextmanager
-def running(plan: LabPlan, database: str) -> Iterator[LabPlan]:
+def running(plan: LabPlan, database: str, started_at: float | None = None) -> Iterator[LabPlan]:
     """Start every lab process; stop them all on exit (or when one fails to start)."""
+    del started_at  # the service peers take it at construction
     with contextlib.ExitStack() as stack:
         if plan.influx is not None:
             stack.enter_context(plan.influx)
             plan.influx.create_database(database)
         for agent in plan.agents:
             stack.enter_context(agent)
+        for _kind, _what, peer in plan.services:
+            stack.enter_context(peer)
         stack.enter_context(simulators(plan.simulators))
         yield plan
