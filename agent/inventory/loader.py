@@ -7,6 +7,7 @@ checks the result and reports every problem at once, each naming file, host and 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -61,12 +62,21 @@ def run_ansible_inventory(path: Path, vault_password_file: Path | None) -> dict[
     # ansible-runner keeps artifacts (the whole --list output, decrypted vault files
     # included) under its private data dir: give it one that is removed right after.
     with tempfile.TemporaryDirectory(prefix="netmon-inventory-") as private:
+        # The listing goes to a file: on stdout, ansible-runner would write one event file
+        # per line of JSON (87,000 files and 40 s for the 350-host province).
+        listing = Path(private) / "listing.json"
         try:
-            out, err = ansible_runner.get_inventory(private_data_dir=private, **kwargs)
+            _out, err = ansible_runner.get_inventory(
+                private_data_dir=private, output_file=str(listing), **kwargs
+            )
         except Exception as exc:  # ansible-runner raises several unrelated types
             raise InventoryError([Problem(str(path), "", "(ansible)", str(exc))]) from None
-    if isinstance(out, dict):
-        return out
+        try:
+            parsed = json.loads(listing.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            parsed = None
+    if isinstance(parsed, dict):
+        return parsed
     messages = [m.strip() for m in _ERROR.findall(err or "")] or [
         line for line in (err or "").splitlines() if line.strip()
     ][-3:]

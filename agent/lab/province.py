@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from agent.inventory.model import Inventory
+from agent.inventory.model import Host, Inventory
 from agent.lab.faultplan import Fault, fault_groups
 from agent.lab.influxdb import InfluxServer
 from agent.lab.process import LabPeer
+from agent.lab.sip import SipResponder
 from agent.lab.snmpd import NetSnmpAgent
 from agent.lab.snmpsim import SnmpSimulator, simulators
+from agent.lab.tls import LabCA
+from agent.lab.web import LabWebServer, WebFault, WebSite
 from agent.settings import Settings
 from collectors.snmp.config import CommunityCredential, UsmCredential
 
@@ -130,6 +134,7 @@ def plan_lab(
         plan.simulators.append(sim)
         for name in broken:
             plan.paused_by[name].append(sim)
+    _plan_services(plan, inventory, state_dir)
     url = urlsplit(settings.influxdb.url)
     if _is_loopback(url.hostname or ""):
         plan.influx = InfluxServer(
@@ -138,17 +143,74 @@ def plan_lab(
     return plan
 
 
+def _site_title(host: Host, inventory: Inventory) -> str:
+    for service in inventory.services.values():
+        if host.name in service.hosts:
+            return service.name
+    return host.settings.netmon_site_name or host.name
+
+
+def _web_faults(host: str, faults: list[Fault]) -> tuple[WebFault, ...]:
+    found = []
+    for fault in faults:
+        if host in fault.hosts and fault.spec.what == "http_status":
+            found.append(WebFault(fault.window, "status", status=fault.spec.status))
+        elif host in fault.hosts and fault.spec.what == "http_delay":
+            found.append(WebFault(fault.window, "delay", delay_s=fault.spec.delay_s))
+    return tuple(found)
+
+
+def _plan_services(plan: LabPlan, inventory: Inventory, state_dir: Path) -> None:
+    """The lab's web server (every service front end whose URL is on loopback) and SIP
+    responders (every host with ``netmon_lab_sip_port``, over UDP and TCP)."""
+    sites = []
+    for host in sorted(inventory.described.values(), key=lambda h: h.name):
+        url = urlsplit(host.settings.netmon_url)
+        if url.scheme in {"http", "https"} and _is_loopback(url.hostname or ""):
+            days = host.lab.get("cert_days_left")
+            sites.append(
+                WebSite(
+                    host.name,
+                    _site_title(host, inventory),
+                    url.hostname or host.address,
+                    url.port or (443 if url.scheme == "https" else 80),
+                    tls=url.scheme == "https",
+                    faults=_web_faults(host.name, plan.faults),
+                    cert_days_left=float(days) if days is not None else None,
+                )
+            )
+        sip_port = host.lab.get("sip_port")
+        if sip_port is not None:
+            for transport in ("udp", "tcp"):
+                responder = SipResponder(
+                    state_dir / "sip" / host.name, host.address, int(sip_port), transport
+                )
+                plan.services.append(
+                    ("sip", f"{host.name} {host.address}:{sip_port}/{transport}", responder)
+                )
+    if sites:
+        ca = LabCA.create(state_dir / "ca")
+        web = LabWebServer(state_dir / "web", sites, ca)
+        plan.services.append(("web", f"{len(sites)} HTTP(S) services, CA {ca.cert_path}", web))
+
+
 @contextlib.contextmanager
-def running(plan: LabPlan, database: str, started_at: float | None = None) -> Iterator[LabPlan]:
-    """Start every lab process; stop them all on exit (or when one fails to start)."""
-    del started_at  # the service peers take it at construction
+def running(plan: LabPlan, database: str) -> Iterator[float]:
+    """Start every lab process; stop them all on exit (or when one fails to start).
+
+    Yields the lab's epoch: the moment every device answers, from which the fault plan counts.
+    The service peers start after it and are told it, so their faults keep the same clock.
+    """
     with contextlib.ExitStack() as stack:
         if plan.influx is not None:
             stack.enter_context(plan.influx)
             plan.influx.create_database(database)
         for agent in plan.agents:
             stack.enter_context(agent)
-        for _kind, _what, peer in plan.services:
-            stack.enter_context(peer)
         stack.enter_context(simulators(plan.simulators))
-        yield plan
+        started_at = time.time()
+        for _kind, _what, peer in plan.services:
+            if isinstance(peer, LabWebServer):
+                peer.started_at = started_at
+            stack.enter_context(peer)
+        yield started_at

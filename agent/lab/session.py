@@ -122,13 +122,13 @@ def lab_session(plan: LabPlan, state_dir: Path, database: str) -> Iterator[LabSe
         raise RuntimeError(
             f"a lab already runs here (pid {owner['pid']}, {path}); `netmon lab down` stops it"
         )
-    started_at = time.time()
-    controller = FaultController(plan.faults, plan.paused_by, started_at)
-    session = LabSession(plan, started_at, path, controller)
+    controller = FaultController(plan.faults, plan.paused_by, time.time())
+    session = LabSession(plan, time.time(), path, controller)
     controller.on_change = lambda _active: session.publish("up")
     session.publish("starting")
     try:
-        with running(plan, database, started_at):
+        with running(plan, database) as started_at:
+            session.started_at = controller.started_at = started_at
             controller.start()
             try:
                 session.publish("up")

@@ -1,0 +1,178 @@
+"""What the province benchmark's pollers share: the devices, /proc readings, pass figures.
+
+CPU and memory of other processes are read from /proc (Linux only): ``/proc/PID/stat`` fields
+14-15 (utime, stime, in clock ticks) and ``/proc/PID/status`` VmHWM (peak resident set).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.inventory.model import Inventory
+from collectors.snmp.config import CommunityCredential, SnmpConfig, UsmCredential
+
+#: The subtrees every poller reads: ifTable and ifXTable (the agent: its ``if-mib`` profile).
+IF_TABLE = "1.3.6.1.2.1.2.2"
+IF_X_TABLE = "1.3.6.1.2.1.31.1.1"
+#: The agent's profiles for this benchmark: interfaces only, like the other two pollers.
+AGENT_PROFILES = ("if-mib",)
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One SNMP device of the lab, as every poller reaches it."""
+
+    host: str
+    address: str
+    port: int
+    credential: CommunityCredential | UsmCredential
+    timeout_s: float
+    retries: int
+    max_repetitions: int
+    served_by: str  # the snmpsim recording, "snmpd", or "-" (not served by the lab)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+def lab_devices(inventory: Inventory) -> list[Device]:
+    """Every host with an SNMP check, in inventory order."""
+    devices = []
+    for host in inventory.hosts.values():
+        config = host.checks.get("snmp")
+        if not isinstance(config, SnmpConfig):
+            continue
+        served_by = host.lab.get("recording") or host.lab.get("peer") or "-"
+        devices.append(
+            Device(
+                host=host.name,
+                address=host.address,
+                port=config.port,
+                credential=config.credential,
+                timeout_s=config.timeout_s,
+                retries=config.retries,
+                max_repetitions=config.max_repetitions,
+                served_by=str(served_by),
+            )
+        )
+    return devices
+
+
+# --- /proc ---------------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far (its threads included); 0 once it is gone."""
+    try:
+        fields = _stat_fields(pid)
+    except (OSError, ValueError):
+        return 0.0
+    # fields[0] is field 3 (state): utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def total_cpu_seconds(pids: Iterable[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def peak_rss_mib(pid: int | str = "self") -> float:
+    """The peak resident set (VmHWM) of `pid` in MiB; 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def descendants(root: int) -> list[int]:
+    """The PIDs of every living descendant of `root` (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int(_stat_fields(int(entry.name))[1])
+        except (OSError, ValueError, IndexError):
+            continue  # ended while we looked
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    frontier = [root]
+    while frontier:  # bounded: each PID is visited once, the process tree has no cycles
+        pid = frontier.pop()
+        for child in children.get(pid, []):
+            found.append(child)
+            frontier.append(child)
+    return sorted(found)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PassFigures:
+    """One poller's pass over every device: what it got and what it cost."""
+
+    devices_answered: int
+    values: int
+    wall_s: float
+    cpu_s: float  # the poller's own CPU, responders excluded
+    responders_cpu_s: float  # snmpsim + snmpd during the same pass
+    peak_rss_mib: float
+    unanswered: tuple[str, ...] = ()  # hosts that gave no values in this pass
+
+    @property
+    def cpu_s_per_1000_values(self) -> float:
+        return self.cpu_s / self.values * 1000 if self.values else float("nan")
+
+    @property
+    def values_per_s(self) -> float:
+        return self.values / self.wall_s if self.wall_s > 0 else float("nan")
+
+    def numbers(self) -> dict[str, float]:
+        figures: dict[str, float] = asdict(self)
+        del figures["unanswered"]
+        figures["cpu_s_per_1000_values"] = self.cpu_s_per_1000_values
+        figures["values_per_s"] = self.values_per_s
+        return figures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.numbers(), "unanswered": sorted(self.unanswered)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PassFigures:
+        return cls(
+            devices_answered=int(data["devices_answered"]),
+            values=int(data["values"]),
+            wall_s=float(data["wall_s"]),
+            cpu_s=float(data["cpu_s"]),
+            responders_cpu_s=float(data["responders_cpu_s"]),
+            peak_rss_mib=float(data["peak_rss_mib"]),
+            unanswered=tuple(data.get("unanswered", ())),
+        )
+
+
+def median_figures(passes: Sequence[PassFigures]) -> dict[str, float]:
+    """The median of every figure over the passes, each taken on its own.
+
+    Peak RSS is the maximum instead: a peak is a peak.
+    """
+    rows = [p.numbers() for p in passes]
+    medians = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+    medians["peak_rss_mib"] = max(row["peak_rss_mib"] for row in rows)
+    return medians

@@ -1,0 +1,174 @@
+"""The province benchmark's results: a JSON document and the human RESULTS.md made from it."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from _common import PassFigures, median_figures
+
+#: Poller names, in the order they run and are reported.
+AGENT, BULKWALK, EXPORTER = "agent", "snmpbulkwalk", "snmp_exporter"
+#: (numerator, denominator) of the CPU-per-1,000-values ratios reported.
+RATIOS = ((AGENT, BULKWALK), (AGENT, EXPORTER), (EXPORTER, BULKWALK))
+
+
+@dataclass(frozen=True)
+class PollerRun:
+    name: str
+    version: str
+    what: str  # what this poller does per device, in a few words
+    warmup: PassFigures
+    passes: Sequence[PassFigures]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "what": self.what,
+            "median": _rounded(median_figures(self.passes)),
+            "warmup": _rounded(self.warmup.as_dict()),
+            "passes": [_rounded(p.as_dict()) for p in self.passes],
+        }
+
+
+def _rounded(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """Figures for JSON: 4 decimals, and null for "not a number" (no values, no ratio)."""
+    return {
+        key: (round(value, 4) if math.isfinite(value) else None)
+        if isinstance(value, float)
+        else value
+        for key, value in figures.items()
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        # Other work on the machine inflates every figure: judge a run by this.
+        "load_average_1min_before": round(os.getloadavg()[0], 2),
+    }
+
+
+def ratios(runs: Sequence[PollerRun]) -> dict[str, float]:
+    per_k = {run.name: median_figures(run.passes)["cpu_s_per_1000_values"] for run in runs}
+    return {
+        f"{top}/{bottom}": round(per_k[top] / per_k[bottom], 2)
+        for top, bottom in RATIOS
+        if top in per_k
+        and bottom in per_k
+        and math.isfinite(per_k[top])
+        and math.isfinite(per_k[bottom])
+        and per_k[bottom] > 0
+    }
+
+
+def document(header: Mapping[str, Any], runs: Sequence[PollerRun]) -> dict[str, Any]:
+    versions = {run.name: run.version for run in runs} | dict(header.get("versions", {}))
+    return {
+        **header,
+        "versions": versions,
+        "pollers": {run.name: run.as_dict() for run in runs},
+        "ratios_cpu_per_1000_values": ratios(runs),
+    }
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+_COLUMNS = (
+    ("devices answered", "devices_answered", 0),
+    ("values", "values", 0),
+    ("wall s", "wall_s", 2),
+    ("CPU-s", "cpu_s", 3),
+    ("CPU-s / 1,000 values", "cpu_s_per_1000_values", 4),
+    ("values / s (wall)", "values_per_s", 0),
+    ("peak RSS MiB", "peak_rss_mib", 1),
+    ("responders CPU-s", "responders_cpu_s", 2),
+)
+
+
+def _table(doc: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "| poller | " + " | ".join(title for title, _, _ in _COLUMNS) + " |",
+        "|---|" + "---:|" * len(_COLUMNS),
+    ]
+    for name, run in doc["pollers"].items():
+        median = run["median"]
+        cells = [_number(median[key], digits) for _, key, digits in _COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _unanswered(doc: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for name, run in doc["pollers"].items():
+        hosts = sorted({host for figures in run["passes"] for host in figures["unanswered"]})
+        if hosts:
+            lines.append(f"- {name} got no values from {len(hosts)} device(s) in some measured "
+                         f"pass: {', '.join(hosts)}")  # fmt: skip
+    return lines
+
+
+def markdown(doc: Mapping[str, Any]) -> str:
+    """RESULTS.md: what ran, on what, and the medians."""
+    lab, settings, versions, host = doc["lab"], doc["settings"], doc["versions"], doc["machine"]
+    recordings = ", ".join(f"{name} × {count}" for name, count in lab["by_recording"].items())
+    ratio_text = "; ".join(f"**{k}** {v:g}×" for k, v in doc["ratios_cpu_per_1000_values"].items())
+    lines = [
+        "# Province benchmark: last run",
+        "",
+        "Written by `bench/run` (bench/province.py); do not edit by hand. Machine-readable: "
+        "`bench/results/province.json`.",
+        "",
+        f"- **Date**: {doc['date']} (UTC {doc['time_utc']}), checkout {doc['checkout']}",
+        f"- **Machine**: {host['nproc']} CPUs ({host['cpu_model']}), Linux {host['kernel']}, "
+        f"Python {host['python']}; load average {host['load_average_1min_before']} "
+        "(1 min, before the run)",
+        "- **Versions**: " + "; ".join(f"{k}: {v}" for k, v in versions.items()),
+        f"- **Lab**: {lab['devices']} SNMP devices from `{lab['inventory']}` — {recordings}",
+        f"- **Each pass** polls every device once (ifTable + ifXTable) with at most "
+        f"{settings['max_in_flight']} in flight (the agent's `max_polls_in_flight`); "
+        f"{settings['passes']} measured passes per poller after one warm-up pass; "
+        "figures are medians (peak RSS: maximum).",
+        f"- **SNMP settings** (the inventory's, for all three): timeout {settings['timeout_s']} s, "
+        f"retries {settings['retries']}, max-repetitions {settings['max_repetitions']}",
+        "",
+        *_table(doc),
+        "",
+        f"CPU per 1,000 values, ratios: {ratio_text}.",
+        "",
+        "What each poller is:",
+        "",
+        *(
+            f"- **{name}** ({run['version']}): {run['what']}"
+            for name, run in doc["pollers"].items()
+        ),
+        "",
+        "Notes:",
+        "",
+        "- *responders CPU-s* is what snmpsim and snmpd spent answering during that poller's "
+        "pass; it is counted in no poller's CPU.",
+        "- Values differ between pollers because each reads a different set of columns; "
+        "compare CPU per 1,000 values, not CPU.",
+        f"- Exporter module: {settings['exporter_module']}.",
+        *_unanswered(doc),
+        "",
+    ]
+    return "\n".join(lines)

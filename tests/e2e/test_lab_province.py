@@ -1,0 +1,187 @@
+"""The simulated province end to end: `netmon lab up|status|down` and the main job.
+
+The main job runs the whole lab (every snmpsim, snmpd, influxd, the HTTPS services and the SIP
+responder) with the agent for two poll cycles, under a fault plan made for the test: one
+district dark from the start, one commune's link down for its first poll only. Then it reads
+InfluxDB: every connection point answered within two cycles except those the plan broke, and
+the broken ones show exactly the outage the plan scheduled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.collector import CollectorRegistry
+from agent.inventory.loader import load_inventory
+from agent.inventory.model import Inventory
+from agent.lab import faultplan
+from agent.lab.influxdb import InfluxServer
+from agent.lab.process import free_tcp_port
+from agent.lab.session import STATUS_FILE
+from agent.scheduler import first_offset
+from tests.peers import require_binary
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.snmpsim,
+    pytest.mark.snmpd,
+    pytest.mark.influxdb,
+    pytest.mark.sipp,
+]
+
+LAB = Path("inventory/lab")
+LAB_SETTINGS = Path("agent/lab/netmon-lab.toml")
+VAULT = LAB / "vault-password.txt"
+#: The test stops the agent after two poll cycles of the lab's 60 s interval, plus margin.
+RUN_S = 135.0
+
+
+@pytest.fixture(scope="module")
+def lab_inventory() -> Inventory:
+    return load_inventory(LAB, CollectorRegistry.from_entry_points(), vault_password_file=VAULT)
+
+
+@pytest.fixture
+def lab_env(tmp_path: Path) -> dict[str, str]:
+    """The lab with its own state dir and ports, so it cannot meet a lab already running."""
+    for peer in ("snmpsim-command-responder", "snmpd", "influxd", "sipp"):
+        require_binary(peer)
+    return {
+        **os.environ,
+        "NETMON_STATE_DIR": str(tmp_path / "state"),
+        "NETMON_INFLUXDB_URL": f"http://127.0.0.1:{free_tcp_port()}",
+        "NETMON_METRICS_LISTEN": f"127.0.0.1:{free_tcp_port()}",
+    }
+
+
+def _netmon(
+    env: dict[str, str], *args: str, timeout: float = 400
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "-c", str(LAB_SETTINGS), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _lab_processes(state_dir: Path) -> list[str]:
+    """Every live process whose command line names the lab's state dir."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(state_dir) in cmdline and state != "Z":
+            found.append(f"{entry.name}: {cmdline[:120]}")
+    return found
+
+
+def test_lab_up_status_down_leaves_no_process(lab_env: dict[str, str], tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    up = _netmon(lab_env, "lab", "up")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = json.loads((state_dir / STATUS_FILE).read_text())
+        kinds = {peer["kind"] for peer in status["peers"]}
+        assert {"influxd", "snmpd", "snmpsim", "web", "sip"} <= kinds
+        running = _netmon(lab_env, "lab", "status")
+        assert running.returncode == 0, running.stdout + running.stderr
+        assert "GONE" not in running.stdout
+        assert len(_lab_processes(state_dir)) >= len(status["peers"])
+    finally:
+        down = _netmon(lab_env, "lab", "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "killed" not in down.stderr  # the owner stopped every peer itself
+    assert _lab_processes(state_dir) == []
+    after = _netmon(lab_env, "lab", "status")
+    assert after.returncode == 1
+    assert "not running" in after.stdout
+
+
+def _district_router(inventory: Inventory, district: str) -> str:
+    members = set(inventory.groups[district])
+    hubs = {h.settings.netmon_uplink for h in inventory.described.values()}
+    [router] = sorted(members & hubs & set(inventory.groups["connection_points"]))
+    return router
+
+
+@pytest.fixture
+def test_plan(lab_inventory: Inventory, tmp_path: Path) -> tuple[Path, str, str]:
+    """A fault plan for two cycles: a district dark throughout; a commune down at its first
+    poll only (the window is placed around that poll's stable offset)."""
+    districts = sorted(g for g in lab_inventory.groups if g.startswith("dist_"))
+    dark_router = _district_router(lab_inventory, districts[-1])
+    flapping = sorted(
+        set(lab_inventory.groups[districts[0]])
+        & set(lab_inventory.groups["commune"])
+        & set(lab_inventory.groups["connection_points"])
+    )[0]
+    [target] = lab_inventory.hosts[flapping].targets()
+    offset = first_offset(target)
+    plan = [
+        {"name": "district-dark", "what": "unreachable", "behind": dark_router,
+         "start_s": 0, "duration_s": 3600},
+        # The agent starts within seconds of the lab; its first poll of `flapping` comes
+        # `offset` s later, its second 60 s after that: down for the first, up for the second.
+        {"name": "commune-flap", "what": "unreachable", "hosts": [flapping],
+         "start_s": max(0.0, offset - 10), "duration_s": 30},
+    ]  # fmt: skip
+    path = tmp_path / "faults.yml"
+    path.write_text(yaml.safe_dump(plan))
+    return path, dark_router, flapping
+
+
+def test_main_job_stores_every_point_within_two_cycles_and_shows_the_faults(
+    lab_env: dict[str, str],
+    lab_inventory: Inventory,
+    test_plan: tuple[Path, str, str],
+    tmp_path: Path,
+) -> None:
+    faults_file, dark_router, flapping = test_plan
+    state_dir = tmp_path / "state"
+    run = _netmon(
+        lab_env, "lab", "run", "--faults", str(faults_file), "--duration", str(RUN_S), timeout=900
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "connection points with data" in run.stdout
+    assert _lab_processes(state_dir) == []
+
+    port = int(lab_env["NETMON_INFLUXDB_URL"].rsplit(":", 1)[1])
+    with InfluxServer(state_dir / "influxdb", port) as influx:  # the run's data, reopened
+        rows = influx.rows('SELECT "result_code", "source", "result" FROM "snmp"', "netmon")
+    polls: dict[str, list[tuple[int, str]]] = {}
+    for row in rows:
+        polls.setdefault(row["source"], []).append((row["time"], row["result"]))
+    dark = faultplan.behind(dark_router, lab_inventory.described)
+    points = set(lab_inventory.groups["connection_points"])
+    monitored = set(lab_inventory.hosts)
+
+    # Every monitored host was polled, and every one the plan did not break answered.
+    assert monitored - set(polls) == set()
+    answered = {host for host, seen in polls.items() if any(r == "success" for _, r in seen)}
+    assert points - dark - answered == set(), "connection points without data"
+    assert len(points) == 184
+
+    # The dark district: its router and every point behind it, never a success.
+    assert dark & points, "the dark district has connection points"
+    for host in dark & monitored:
+        assert {result for _, result in polls[host]} == {"timeout"}, host
+
+    # The flapping commune: its first poll timed out, the next one answered.
+    results = [result for _, result in sorted(polls[flapping])]
+    assert results[0] == "timeout"
+    assert "success" in results[1:]
