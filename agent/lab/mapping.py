@@ -128,7 +128,12 @@ def plan_addresses(
     groups_of: Mapping[str, list[str]], hostvars: Mapping[str, Mapping[str, Any]]
 ) -> list[LabHost]:
     """Every host of the province listing with its lab address and lab variables."""
-    hubs = {str(v.get("netmon_uplink")) for v in hostvars.values() if v.get("netmon_uplink")}
+    # A hub is a point other points hang off (a district router), not a CPE with a codec.
+    hubs = {
+        str(hostvars.get(name, {}).get("netmon_uplink"))
+        for name, groups in groups_of.items()
+        if "connection_points" in groups
+    }
     districts = _district_numbers(groups_of)
     addresses = _Addresses()
     counters: dict[_Rule, int] = {}

@@ -113,9 +113,10 @@ def test_lab_up_status_down_leaves_no_process(lab_env: dict[str, str], tmp_path:
 
 
 def _district_router(inventory: Inventory, district: str) -> str:
-    members = set(inventory.groups[district])
-    hubs = {h.settings.netmon_uplink for h in inventory.described.values()}
-    [router] = sorted(members & hubs & set(inventory.groups["connection_points"]))
+    """The district's router: the point the district's other connection points hang off."""
+    points = set(inventory.groups["connection_points"])
+    hubs = {inventory.described[p].settings.netmon_uplink for p in points}
+    [router] = sorted(set(inventory.groups[district]) & hubs & points)
     return router
 
 
