@@ -129,8 +129,8 @@ def lab_run(
         agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
         if not agent.scheduler.targets:
             raise LabPlanError("the lab inventory has no targets to poll")
-        click.echo(f"lab: starting {len(plan.describe())} peers (this takes a minute on 2 cores)")
-        with lab_session(plan, settings.state_dir.resolve(), settings.influxdb.database):
+        click.echo(f"lab: starting {len(plan.describe())} processes (about a minute on 2 cores)")
+        with lab_session(plan, settings.state_dir.resolve(), settings.influxdb.database) as session:
             _announce(plan)
             interval = min(t.interval_s for t in agent.scheduler.targets)
             points = inventory.groups.get("connection_points", ())
@@ -147,8 +147,11 @@ def lab_run(
                 written = agent.writer.stats.lines_written
                 click.echo(f"[{elapsed:5.0f}s] {progress.line(hosts, written)}")
 
+            agent_cpu, peers_cpu = time.process_time(), session.cpu_by_kind()
             with Ticker(interval, report):
                 asyncio.run(run_until_stopped(agent, duration))
+            used = {k: v - peers_cpu.get(k, 0.0) for k, v in session.cpu_by_kind().items()}
+            _cost(used, time.process_time() - agent_cpu, started_ns)
             if plan.influx is not None:
                 _summary(plan, settings, started_ns, set(points))
             stats = agent.writer.stats
@@ -159,6 +162,18 @@ def lab_run(
             )
     except _LAB_ERRORS as exc:
         _fail(exc)
+
+
+def _cost(peers: dict[str, float], agent_s: float, started_ns: int) -> None:
+    """What the lab cost this machine: CPU-seconds per peer kind and the agent's, as cores."""
+    wall = max(1e-9, (time.time_ns() - started_ns) / 1e9)
+    parts = [f"{kind} {used:.0f}" for kind, used in sorted(peers.items())]
+    parts.append(f"agent {agent_s:.0f}")
+    total = sum(peers.values()) + agent_s
+    click.echo(
+        f"lab: CPU-seconds used in {wall:.0f}s of polling: "
+        f"{', '.join(parts)}; about {total / wall:.2f} cores"
+    )
 
 
 def _summary(plan: LabPlan, settings: Settings, since_ns: int, points: set[str]) -> None:

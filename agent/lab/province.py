@@ -60,11 +60,16 @@ class LabPlan:
     services: list[tuple[str, str, LabPeer]] = field(default_factory=list)
 
     def describe(self) -> list[str]:
-        lines = [
-            f"snmpsim {sim.recording}: " + ", ".join(f"{a}:{p}" for a, p in sim.endpoints)
-            for sim in self.simulators
-        ]
+        """One line per lab process (a simulator serves many devices: the first few shown)."""
+        lines = []
+        for sim in self.simulators:
+            shown = ", ".join(f"{a}:{p}" for a, p in sim.endpoints[:3])
+            more = f" and {len(sim.endpoints) - 3} more" if len(sim.endpoints) > 3 else ""
+            lines.append(
+                f"snmpsim {sim.state_dir.name}: {len(sim.endpoints)} devices ({shown}{more})"
+            )
         lines += [f"snmpd (v3 authPriv): {a.address}:{a.port}" for a in self.agents]
+        lines += [f"{kind}: {what}" for kind, what, _peer in self.services]
         if self.influx is not None:
             lines.append(f"influxd: {self.influx.url}")
         return lines

@@ -81,6 +81,15 @@ def alive(pid: int) -> bool:
         return False
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class LabSession:
     plan: LabPlan
@@ -108,6 +117,14 @@ class LabSession:
                 for fault in self.plan.faults
             ],
         }
+
+    def cpu_by_kind(self) -> dict[str, float]:
+        """CPU-seconds each kind of peer has used since it started: what the lab costs."""
+        used: dict[str, float] = {}
+        for kind, _what, peer in _peers(self.plan):
+            if peer.pid is not None:
+                used[kind] = used.get(kind, 0.0) + cpu_seconds(peer.pid)
+        return used
 
     def publish(self, state: str) -> None:
         write_status(self.path, self.status(state))
