@@ -285,17 +285,22 @@ def _print_status(status: dict[str, Any]) -> None:
         click.echo(f"  fault    {state:<8} {fault.get('plan', fault.get('name'))}")
 
 
+def _state_dir(config: Path | None) -> Path:
+    """The lab's state dir from the settings alone: status and down need no inventory."""
+    state = _state()
+    state.config = config or state.config or LAB_SETTINGS
+    try:
+        return state.settings.state_dir.resolve()
+    except SettingsError as exc:
+        click.echo(f"netmon: {exc}", err=True)
+        sys.exit(3)
+
+
 @lab.command("status")
 @_config
 def lab_status(config: Path | None) -> None:
     """Whether the lab runs: its peers, and which faults of the plan are active. Exit 1 if down."""
-    state = _state()
-    state.config = config or state.config or LAB_SETTINGS
-    try:
-        state_dir = state.settings.state_dir.resolve()
-    except SettingsError as exc:
-        _fail(exc)
-        return
+    state_dir = _state_dir(config)
     status = read_status(status_path(state_dir))
     if status is None or not alive(int(status.get("pid", 0))):
         click.echo(f"lab: not running (no live lab in {state_dir})")
@@ -310,13 +315,7 @@ def lab_status(config: Path | None) -> None:
 @_config
 def lab_down(config: Path | None) -> None:
     """Stop the lab started by `netmon lab up`; no lab process is left behind."""
-    state = _state()
-    state.config = config or state.config or LAB_SETTINGS
-    try:
-        state_dir = state.settings.state_dir.resolve()
-    except SettingsError as exc:
-        _fail(exc)
-        return
+    state_dir = _state_dir(config)
     if read_status(status_path(state_dir)) is None:
         click.echo("lab: not running")
         return
