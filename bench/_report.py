@@ -156,10 +156,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
         "",
         "What each poller is:",
         "",
-        *(
-            f"- **{name}** ({run['version']}): {run['what']}"
-            for name, run in doc["pollers"].items()
-        ),
+        *(f"- **{name}**: {run['what']}" for name, run in doc["pollers"].items()),
         "",
         "Notes:",
         "",
