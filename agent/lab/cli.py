@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import subprocess
@@ -17,12 +18,20 @@ import click
 from agent.cli import CliState, setup_logging
 from agent.collector import CollectorRegistry
 from agent.inventory.model import Inventory
+from agent.inventory.problems import InventoryError
 from agent.lab import faultplan, mapping
 from agent.lab.faultplan import FaultPlanError
-from agent.lab.process import LabProcessError, log_tail
+from agent.lab.process import LabProcessError, log_tail, open_private
 from agent.lab.progress import Progress, Ticker, where_the_data_is
 from agent.lab.province import LabPlan, LabPlanError, plan_lab
-from agent.lab.session import alive, lab_session, read_status, status_path, stop_lab
+from agent.lab.session import (
+    alive,
+    lab_session,
+    owner_alive,
+    read_status,
+    status_path,
+    stop_lab,
+)
 from agent.settings import Settings, SettingsError
 
 LAB_SETTINGS = Path(__file__).with_name("netmon-lab.toml")
@@ -68,6 +77,11 @@ def _fail(exc: Exception) -> None:
 
 
 _LAB_ERRORS = (SettingsError, LabPlanError, FaultPlanError, LabProcessError, OSError, RuntimeError)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM while the lab starts: unwind like Ctrl-C, so every started peer is stopped."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @click.group()
@@ -123,13 +137,14 @@ def lab_run(
     """Start the lab and run the agent against it, with progress; Ctrl-C stops both."""
     from agent.runner import Agent, run_until_stopped
 
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         settings, inventory = _setup(config, inventory_path)
         plan = _plan(settings, inventory, faults_file)
         agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
         if not agent.scheduler.targets:
             raise LabPlanError("the lab inventory has no targets to poll")
-        click.echo(f"lab: starting {len(plan.describe())} processes (about a minute on 2 cores)")
+        click.echo(f"lab: starting {len(plan.describe())} processes (about 15 s on 2 cores)")
         with lab_session(plan, settings.state_dir.resolve(), settings.influxdb.database) as session:
             _announce(plan)
             interval = min(t.interval_s for t in agent.scheduler.targets)
@@ -225,11 +240,16 @@ def lab_up(
 
 def _serve(plan: LabPlan, settings: Settings) -> None:
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with lab_session(plan, settings.state_dir.resolve(), settings.influxdb.database):
+    signal.signal(signal.SIGTERM, _interrupt)
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        lab_session(plan, settings.state_dir.resolve(), settings.influxdb.database),
+    ):
         _announce(plan)
-        click.echo("lab: up", err=False)
+        click.echo("lab: up")
+        # Up: a signal now ends the wait; the session then stops the peers in order.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()
 
 
@@ -248,7 +268,7 @@ def _start_background(
         command += ["--faults", str(faults_file.resolve())]
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "lab.log"
-    with log_path.open("ab") as out:
+    with open_private(log_path, append=True) as out:
         child = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -266,6 +286,9 @@ def _start_background(
                 f"the lab exited with status {child.returncode}; {log_path}:\n{log_tail(log_path)}"
             )
         time.sleep(0.2)
+    child.terminate()  # it stops what it started; stop_lab then catches any leftover
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(60)
     stop_lab(state_dir)
     raise LabProcessError(f"the lab did not come up within {UP_TIMEOUT_S:g}s; see {log_path}")
 
@@ -279,6 +302,8 @@ def _print_status(status: dict[str, Any]) -> None:
     for peer in status.get("peers", []):
         pid = peer.get("pid")
         state = "running" if isinstance(pid, int) and alive(pid) else "GONE"
+        if pid is None:
+            state = "starting"
         click.echo(f"  {peer.get('kind', '?'):<8} {state:<8} {peer.get('what', '')}")
     for fault in status.get("faults", []):
         state = "ACTIVE" if fault.get("active") else "idle"
@@ -302,10 +327,12 @@ def lab_status(config: Path | None) -> None:
     """Whether the lab runs: its peers, and which faults of the plan are active. Exit 1 if down."""
     state_dir = _state_dir(config)
     status = read_status(status_path(state_dir))
-    if status is None or not alive(int(status.get("pid", 0))):
+    if status is None or not owner_alive(status):
         click.echo(f"lab: not running (no live lab in {state_dir})")
         sys.exit(1)
     _print_status(status)
+    if status.get("state") != "up":
+        return  # starting or stopping: peers without a pid yet are not "gone"
     gone = [p for p in status.get("peers", []) if not alive(int(p.get("pid") or 0))]
     if gone:
         sys.exit(1)
@@ -342,6 +369,14 @@ def lab_down(config: Path | None) -> None:
 @click.option("--check", is_flag=True, help="Only report whether the lab is up to date (exit 1).")
 def lab_map(province: Path, lab_dir: Path, check: bool) -> None:
     """Derive the lab inventory from the province's: links plus loopback addresses."""
+    try:
+        _map(province, lab_dir, check=check)
+    except (mapping.MappingError, InventoryError) as exc:
+        click.echo(f"netmon: {exc}", err=True)
+        sys.exit(3)
+
+
+def _map(province: Path, lab_dir: Path, *, check: bool) -> None:
     if check:
         stale = mapping.stale(province, lab_dir)
         for line in stale:

@@ -14,8 +14,9 @@ Only three things are the lab's own:
 
 Which recording answers for which device class follows the fleet (the issue's mapping):
 commune CPE → MikroTik or Cisco ISR, district router → Huawei or Cisco, DC core → Juniper or
-Catalyst, servers → Linux (one real snmpd per data centre), Windows, ESXi; UPS → APC;
-firewall → FortiGate. Alternation is by position in name order, so it is stable.
+Catalyst, servers → Linux, Windows, ESXi; UPS → APC;
+firewall → FortiGate; every Linux server is a real snmpd. Alternation is by position in name
+order, so it is stable.
 """
 
 from __future__ import annotations

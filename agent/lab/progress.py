@@ -29,11 +29,12 @@ class Progress:
         self.inner.skipped(target, slots)
 
     def line(self, total_hosts: int, written: int) -> str:
-        answered = sum(1 for result in self.latest.values() if result == "success")
+        latest = dict(self.latest)  # the event loop adds hosts while this thread reads
+        answered = sum(1 for result in latest.values() if result == "success")
         points_ok = sum(
-            1 for host, result in self.latest.items() if host in self.points and result == "success"
+            1 for host, result in latest.items() if host in self.points and result == "success"
         )
-        failing = sorted(h for h, r in self.latest.items() if r != "success")
+        failing = sorted(h for h, r in latest.items() if r != "success")
         shown = ", ".join(failing[:4]) + (
             f" and {len(failing) - 4} more" if len(failing) > 4 else ""
         )

@@ -56,6 +56,8 @@ class LabPlan:
     faults: list[Fault] = field(default_factory=list)
     #: fault name → the peers it pauses (their every host is broken by that fault)
     paused_by: dict[str, list[LabPeer]] = field(default_factory=dict)
+    #: names of the hosts an SNMP peer (simulator or snmpd) answers for
+    snmp_hosts: set[str] = field(default_factory=set)
     #: (kind, description, peer) of the service peers: web server, SIP responders
     services: list[tuple[str, str, LabPeer]] = field(default_factory=list)
 
@@ -97,6 +99,7 @@ def plan_lab(
         if snmp is None or (recording is None and peer is None):
             continue
         credential = snmp.credential
+        plan.snmp_hosts.add(host.name)
         if recording is not None:
             if not isinstance(credential, CommunityCredential):
                 raise LabPlanError(f"{host.name}: the lab serves recordings over v1/v2c only")
@@ -173,8 +176,8 @@ def _plan_services(plan: LabPlan, inventory: Inventory, state_dir: Path) -> None
         url = urlsplit(host.settings.netmon_url)
         if url.scheme in {"http", "https"} and _is_loopback(url.hostname or ""):
             days = host.lab.get("cert_days_left")
-            sites.append(
-                WebSite(
+            try:
+                site = WebSite(
                     host.name,
                     _site_title(host, inventory),
                     url.hostname or host.address,
@@ -183,7 +186,10 @@ def _plan_services(plan: LabPlan, inventory: Inventory, state_dir: Path) -> None
                     faults=_web_faults(host.name, plan.faults),
                     cert_days_left=float(days) if days is not None else None,
                 )
-            )
+            except ValueError as exc:
+                message = f"{host.name}: netmon_url {host.settings.netmon_url}: {exc}"
+                raise LabPlanError(message) from None
+            sites.append(site)
         sip_port = host.lab.get("sip_port")
         if sip_port is not None:
             for transport in ("udp", "tcp"):
@@ -193,10 +199,27 @@ def _plan_services(plan: LabPlan, inventory: Inventory, state_dir: Path) -> None
                 plan.services.append(
                     ("sip", f"{host.name} {host.address}:{sip_port}/{transport}", responder)
                 )
+    _check_fault_targets(plan, {site.name for site in sites})
     if sites:
         ca = LabCA.create(state_dir / "ca")
         web = LabWebServer(state_dir / "web", sites, ca)
         plan.services.append(("web", f"{len(sites)} HTTP(S) services, CA {ca.cert_path}", web))
+
+
+def _check_fault_targets(plan: LabPlan, web_hosts: set[str]) -> None:
+    """A fault must break something the lab serves: one that names a host no peer of its
+    kind answers for would show as active and change nothing."""
+    for fault in plan.faults:
+        if fault.spec.what == "unreachable":
+            unserved = sorted(set(fault.spec.hosts) - plan.snmp_hosts)
+            if unserved or not plan.paused_by.get(fault.name):
+                what = ", ".join(unserved) or "its hosts"
+                raise LabPlanError(f"fault {fault.name}: no lab SNMP device answers for {what}")
+        else:
+            named = set(fault.spec.hosts) | ({fault.spec.behind} if fault.spec.behind else set())
+            if not named <= web_hosts:
+                others = ", ".join(sorted(named - web_hosts))
+                raise LabPlanError(f"fault {fault.name}: {others} is no lab web service")
 
 
 @contextlib.contextmanager

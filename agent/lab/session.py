@@ -14,9 +14,10 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ def _peers(plan: LabPlan) -> list[tuple[str, str, LabPeer]]:
 def write_status(path: Path, status: Mapping[str, Any]) -> None:
     """Replace the status file atomically: a reader sees the old or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
+    # One temporary file per writer thread: two writers must not share a half-written file.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     partial.write_text(json.dumps(status, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(partial, path)
 
@@ -70,6 +72,55 @@ def _cmdline(pid: int) -> str:
         )
     except OSError:
         return ""
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot): with the pid, it names one process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_alive(status: Mapping[str, Any]) -> bool:
+    """Whether the process that wrote `status` still runs (not another one with its pid)."""
+    pid = status.get("pid")
+    if not isinstance(pid, int) or not alive(pid):
+        return False
+    return status.get("pid_started") in (None, start_time(pid))
+
+
+#: What a lab peer's command line contains (with the state dir): nothing else is touched,
+#: not even a `tail -f` of the lab's log.
+PEER_PROGRAMS = ("snmpsim-command-responder", "snmpd", "influxd", "sipp", "agent.lab.web")
+
+
+def lab_processes(state_dir: Path) -> list[int]:
+    """Live lab peers whose command line names `state_dir`, whatever the status file says
+    (it may be stale, or written before their pids were known)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            pid = int(entry.name)
+            cmdline = _cmdline(pid)
+            if (
+                str(state_dir) in cmdline
+                and any(program in cmdline for program in PEER_PROGRAMS)
+                and alive(pid)
+            ):
+                found.append(pid)
+    return found
+
+
+def _kill_leftovers(state_dir: Path) -> list[str]:
+    forced = []
+    for pid in lab_processes(state_dir):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGCONT)  # a paused peer must be able to die
+            os.kill(pid, signal.SIGKILL)
+            forced.append(f"pid {pid} ({_cmdline(pid)[:60].strip() or 'exited'})")
+    return forced
 
 
 def alive(pid: int) -> bool:
@@ -96,10 +147,12 @@ class LabSession:
     started_at: float
     path: Path
     controller: FaultController
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def status(self, state: str) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
+            "pid_started": start_time(os.getpid()),
             "state": state,
             "started_at": self.started_at,
             "influxdb": self.plan.influx.url if self.plan.influx is not None else None,
@@ -127,7 +180,8 @@ class LabSession:
         return used
 
     def publish(self, state: str) -> None:
-        write_status(self.path, self.status(state))
+        with self._lock:
+            write_status(self.path, self.status(state))
 
 
 @contextlib.contextmanager
@@ -135,10 +189,15 @@ def lab_session(plan: LabPlan, state_dir: Path, database: str) -> Iterator[LabSe
     """Start the plan's peers and its fault plan; stop all of them on exit."""
     path = status_path(state_dir)
     owner = read_status(path)
-    if owner is not None and owner.get("pid") != os.getpid() and alive(int(owner["pid"])):
+    if owner is not None and owner_alive(owner) and owner.get("pid") != os.getpid():
         raise RuntimeError(
             f"a lab already runs here (pid {owner['pid']}, {path}); `netmon lab down` stops it"
         )
+    # A lab whose owner died (kill -9) may have left peers holding the lab's addresses.
+    for what in _kill_leftovers(state_dir):
+        log.warning("lab: killed %s, left behind by an earlier lab", what)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)  # peers' files name the lab community; keep them to this user
     controller = FaultController(plan.faults, plan.paused_by, time.time())
     session = LabSession(plan, time.time(), path, controller)
     controller.on_change = lambda _active: session.publish("up")
@@ -154,36 +213,32 @@ def lab_session(plan: LabPlan, state_dir: Path, database: str) -> Iterator[LabSe
                 controller.stop()
                 session.publish("stopping")
     finally:
-        path.unlink(missing_ok=True)
+        mine = read_status(path)
+        if mine is not None and mine.get("pid") == os.getpid():
+            path.unlink(missing_ok=True)
 
 
 def stop_lab(state_dir: Path, timeout_s: float = 60.0) -> list[str]:
     """Stop the lab that owns `state_dir`; returns what had to be killed by force.
 
-    The owner gets SIGTERM and stops its peers itself. A peer still alive after the owner is
-    gone (the owner was killed with -9, say) is killed here, with its process group.
+    The owner gets SIGTERM and stops its peers itself. A process still naming the state dir
+    after the owner is gone (the owner was killed with -9, or stopped while starting) is
+    killed here.
     """
     path = status_path(state_dir)
-    status = read_status(path)
-    if status is None:
-        return []
+    status = read_status(path) or {}
     forced = []
-    owner = int(status.get("pid", 0))
-    if owner and alive(owner):
-        os.kill(owner, signal.SIGTERM)
+    owner = status.get("pid")
+    if isinstance(owner, int) and owner_alive(status):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(owner, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while alive(owner) and time.monotonic() < deadline:
+        while owner_alive(status) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if alive(owner):
-            os.kill(owner, signal.SIGKILL)
+        if owner_alive(status):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(owner, signal.SIGKILL)
             forced.append(f"lab owner pid {owner}")
-    for peer in status.get("peers", []):
-        pid = peer.get("pid")
-        # Only a process that still names this lab's state dir: a pid may have been reused.
-        if isinstance(pid, int) and alive(pid) and str(state_dir) in _cmdline(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGCONT)
-                os.killpg(pid, signal.SIGKILL)
-            forced.append(f"{peer.get('kind')} pid {pid}")
+    forced += _kill_leftovers(state_dir)
     path.unlink(missing_ok=True)
     return forced

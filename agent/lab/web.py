@@ -273,7 +273,10 @@ class _SiteHandler(BaseHTTPRequestHandler):
         site = self.server.site
         elapsed_s = time.time() - self.server.started_at
         active = [fault for fault in site.faults if fault.window.active(elapsed_s)]
-        self._delayed_s = sum(fault.delay_s for fault in active if fault.kind == "delay")
+        # The lab's own readiness probe (/health) is not slowed down: a long delay fault at
+        # start-up would otherwise make the lab fail to start.
+        if urlsplit(self.path).path != "/health":
+            self._delayed_s = sum(fault.delay_s for fault in active if fault.kind == "delay")
         if self._delayed_s:
             time.sleep(self._delayed_s)
         failing = next((fault for fault in active if fault.kind == "status"), None)

@@ -137,9 +137,10 @@ def test_plan(lab_inventory: Inventory, tmp_path: Path) -> tuple[Path, str, str]
         {"name": "district-dark", "what": "unreachable", "behind": dark_router,
          "start_s": 0, "duration_s": 3600},
         # The agent starts within seconds of the lab; its first poll of `flapping` comes
-        # `offset` s later, its second 60 s after that: down for the first, up for the second.
+        # `offset` s later, its second 60 s after that: down for the first (with up to 35 s
+        # of start-up slack), up for the second.
         {"name": "commune-flap", "what": "unreachable", "hosts": [flapping],
-         "start_s": max(0.0, offset - 10), "duration_s": 30},
+         "start_s": max(0.0, offset - 10), "duration_s": 45},
     ]  # fmt: skip
     path = tmp_path / "faults.yml"
     path.write_text(yaml.safe_dump(plan))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,11 +69,17 @@ def test_options_is_answered_200_echoing_the_request(
     assert response.header("Allow") == "OPTIONS"
     assert response.header("Accept") == "application/sdp"
     assert response.rtt_s > 0
-    received = [
-        line.split("\t")
-        for line in responder.messages_path.read_text().splitlines()
-        if f"\t{call_id}\t" in line
-    ]
+    # sipp writes its message log on its own schedule: wait (bounded) for both lines.
+    deadline = time.monotonic() + 5.0
+    while True:
+        received = [
+            line.split("\t")
+            for line in responder.messages_path.read_text().splitlines()
+            if f"\t{call_id}\t" in line
+        ]
+        if len(received) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [(fields[3], fields[6]) for fields in received] == [
         ("R", f"OPTIONS sip:{ADDRESS}:{responder.port};transport={transport} SIP/2.0"),
         ("S", "SIP/2.0 200 OK"),

@@ -20,6 +20,7 @@ GROUPS = {
     "h-b-ubnd-rt": ["district", "dist_b", "connection_points", "routers"],
     "t-stttt-cpe": ["province", "connection_points", "routers"],
     "vc-x-a-one": ["commune", "dist_a", "vc_endpoints"],
+    "vc-h-a-hu": ["district", "dist_a", "vc_endpoints"],
     "svc-portal": ["dc", "dc1", "egov_frontends"],
     "dc1-vc-mcu-01": ["dc", "dc1", "vc_mcu"],
 }
@@ -28,7 +29,8 @@ UPLINKS = {
     "x-a-one-cpe": "h-a-ubnd-rt",
     "x-a-two-cpe": "h-a-ubnd-rt",
     "x-b-three-cpe": "h-b-ubnd-rt",
-    "vc-x-a-one": "x-a-one-cpe",  # a codec hangs off a CPE: that makes no CPE a hub
+    "vc-x-a-one": "x-a-one-cpe",
+    "vc-h-a-hu": "h-a-hu-cpe",  # a codec hangs off a district CPE: that makes it no hub
 }
 HOSTVARS = {name: {"netmon_uplink": UPLINKS[name]} if name in UPLINKS else {} for name in GROUPS}
 
