@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +112,29 @@ def test_lab_up_status_down_leaves_no_process(lab_env: dict[str, str], tmp_path:
     after = _netmon(lab_env, "lab", "status")
     assert after.returncode == 1
     assert "not running" in after.stdout
+
+
+def test_lab_down_cleans_up_after_an_owner_killed_with_sigkill(
+    lab_env: dict[str, str], tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    up = _netmon(lab_env, "lab", "up")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        owner = json.loads((state_dir / STATUS_FILE).read_text())["pid"]
+        os.kill(owner, signal.SIGKILL)  # no chance to stop its peers
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{owner}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        orphans = _lab_processes(state_dir)
+        assert orphans, "the peers outlive their owner (their own sessions)"
+        status = _netmon(lab_env, "lab", "status")
+        assert status.returncode == 1
+    finally:
+        down = _netmon(lab_env, "lab", "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "killed" in down.stderr
+    assert _lab_processes(state_dir) == []
 
 
 def _district_router(inventory: Inventory, district: str) -> str:
