@@ -264,7 +264,7 @@ def test_a_delay_fault_delays_the_answer_without_holding_up_other_sites(
 
     def fetch_delayed() -> None:
         started = time.monotonic()
-        status, _, _ = _get(documents, "/health")
+        status, _, _ = _get(documents, "/")
         delayed.append((status, time.monotonic() - started))
 
     fetcher = threading.Thread(target=fetch_delayed)
@@ -280,11 +280,15 @@ def test_a_delay_fault_delays_the_answer_without_holding_up_other_sites(
     status, waited = delayed[0]
     assert status == 200
     assert waited >= DELAY_S
+    # The lab's own readiness probe is exempt: a delay fault must not stop the lab starting.
+    assert _get(documents, "/health")[0] == 200
     log = web.access_log_path.read_text().splitlines()
     assert any(
-        " documents " in line and '"GET /health HTTP/1.1" 200' in line and "delay=0.5s" in line
+        " documents " in line and '"GET / HTTP/1.1" 200' in line and "delay=0.5s" in line
         for line in log
     )
+    health = [line for line in log if " documents " in line and "GET /health" in line]
+    assert health and all("delay=" not in line for line in health)
 
 
 def _sleep_until(server: LabWebServer, window: FaultWindow, *, active: bool) -> None:
