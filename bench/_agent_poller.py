@@ -20,11 +20,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from _common import AGENT_PROFILES, PassFigures, peak_rss_mib, total_cpu_seconds
+from _common import AGENT_PROFILES, PassFigures, total_cpu_seconds
 
 from agent.collector import CollectorRegistry, Target
 from agent.inventory.loader import load_inventory
 from agent.lab.process import stop_process
+from agent.lab.procfs import peak_rss_mib
 from agent.results import Result
 from agent.runner import make_collectors
 from agent.samples import Sample

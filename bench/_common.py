@@ -6,14 +6,13 @@ CPU and memory of other processes are read from /proc (Linux only): ``/proc/PID/
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from agent.inventory.model import Inventory
+from agent.lab.procfs import cpu_seconds
 from collectors.snmp.config import CommunityCredential, SnmpConfig, UsmCredential
 
 #: The subtrees every poller reads: ifTable and ifXTable (the agent: its ``if-mib`` profile).
@@ -21,8 +20,6 @@ IF_TABLE = "1.3.6.1.2.1.2.2"
 IF_X_TABLE = "1.3.6.1.2.1.31.1.1"
 #: The agent's profiles for this benchmark: interfaces only, like the other two pollers.
 AGENT_PROFILES = ("if-mib",)
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -69,56 +66,8 @@ def lab_devices(inventory: Inventory) -> list[Device]:
 # --- /proc ---------------------------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[str]:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
-    return text[text.rindex(")") + 2 :].split()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of `pid` so far (its threads included); 0 once it is gone."""
-    try:
-        fields = _stat_fields(pid)
-    except (OSError, ValueError):
-        return 0.0
-    # fields[0] is field 3 (state): utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
 def total_cpu_seconds(pids: Iterable[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
-
-
-def peak_rss_mib(pid: int | str = "self") -> float:
-    """The peak resident set (VmHWM) of `pid` in MiB; 0 if unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def descendants(root: int) -> list[int]:
-    """The PIDs of every living descendant of `root` (children, their children, ...)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int(_stat_fields(int(entry.name))[1])
-        except (OSError, ValueError, IndexError):
-            continue  # ended while we looked
-        children.setdefault(parent, []).append(int(entry.name))
-    found: list[int] = []
-    frontier = [root]
-    while frontier:  # bounded: each PID is visited once, the process tree has no cycles
-        pid = frontier.pop()
-        for child in children.get(pid, []):
-            found.append(child)
-            frontier.append(child)
-    return sorted(found)
 
 
 # --- figures -------------------------------------------------------------------------------

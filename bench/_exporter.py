@@ -33,9 +33,10 @@ from typing import Any, Self
 from urllib.parse import urlencode
 
 import yaml
-from _common import Device, PassFigures, cpu_seconds, peak_rss_mib, total_cpu_seconds
+from _common import Device, PassFigures, total_cpu_seconds
 
 from agent.lab.process import free_tcp_port, log_tail, open_private, stop_process
+from agent.lab.procfs import cpu_seconds, peak_rss_mib
 from collectors.snmp.config import UsmCredential
 
 EXPORTER = "prometheus-snmp-exporter"

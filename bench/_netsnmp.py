@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import IF_TABLE, IF_X_TABLE, Device, PassFigures, peak_rss_mib, total_cpu_seconds
+from _common import IF_TABLE, IF_X_TABLE, Device, PassFigures, total_cpu_seconds
 
 from agent.lab.oracle import V3Credentials, client_conf
 from agent.lab.process import open_private
+from agent.lab.procfs import peak_rss_mib
 from agent.secret import Secret
 from collectors.snmp.config import UsmCredential
 

@@ -43,7 +43,6 @@ from _common import (
     IF_X_TABLE,
     Device,
     PassFigures,
-    descendants,
     lab_devices,
 )
 from _report import AGENT, BULKWALK, EXPORTER, PollerRun, document, machine, markdown
@@ -53,6 +52,7 @@ from agent.collector import CollectorRegistry
 from agent.inventory.loader import load_inventory
 from agent.inventory.problems import InventoryError
 from agent.lab.process import LabProcessError
+from agent.lab.procfs import descendants
 from agent.lab.province import LabPlan, LabPlanError, plan_lab
 from agent.lab.snmpsim import simulators
 from agent.settings import Settings, SettingsError, load_settings

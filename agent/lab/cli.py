@@ -22,10 +22,10 @@ from agent.inventory.problems import InventoryError
 from agent.lab import faultplan, mapping
 from agent.lab.faultplan import FaultPlanError
 from agent.lab.process import LabProcessError, log_tail, open_private
+from agent.lab.procfs import alive
 from agent.lab.progress import Progress, Ticker, where_the_data_is
 from agent.lab.province import LabPlan, LabPlanError, plan_lab
 from agent.lab.session import (
-    alive,
     lab_session,
     owner_alive,
     read_status,
@@ -41,19 +41,20 @@ UP_TIMEOUT_S = 300.0
 log = logging.getLogger("netmon.lab")
 
 
-def _state() -> CliState:
-    state = click.get_current_context().find_root().obj
-    if not isinstance(state, CliState):  # the lab group used on its own, outside `netmon`
-        state = CliState(None)
-        click.get_current_context().find_root().obj = state
+def _state(config: Path | None = None) -> CliState:
+    """netmon's CliState, with the lab's settings file as the default: `lab ... -c FILE`,
+    else `netmon -c FILE` / NETMON_CONFIG, else netmon-lab.toml."""
+    root = click.get_current_context().find_root()
+    if not isinstance(root.obj, CliState):  # the lab group used on its own, outside `netmon`
+        root.obj = CliState(None)
+    state: CliState = root.obj
+    state.config = config or state.config or LAB_SETTINGS
     return state
 
 
 def _setup(config: Path | None, inventory_path: Path | None) -> tuple[Settings, Inventory]:
-    """Settings and inventory as `netmon` reads them, with the lab's settings file as the
-    default: `lab ... -c FILE`, else `netmon -c FILE` / NETMON_CONFIG, else netmon-lab.toml."""
-    state = _state()
-    state.config = config or state.config or LAB_SETTINGS
+    """Settings and inventory as `netmon` reads them (see _state for the settings file)."""
+    state = _state(config)
     setup_logging(state.settings.log_level)
     return state.settings, state.inventory(inventory_path)
 
@@ -256,11 +257,8 @@ def _serve(plan: LabPlan, settings: Settings) -> None:
 def _start_background(
     state_dir: Path, config: Path | None, inventory_path: Path | None, faults_file: Path | None
 ) -> None:
-    state = _state()
-    command = [sys.executable, "-m", "agent"]
-    settings_file = config or state.config
-    if settings_file is not None:
-        command += ["-c", str(Path(settings_file).resolve())]
+    settings_file = Path(_state(config).config or LAB_SETTINGS)
+    command = [sys.executable, "-m", "agent", "-c", str(settings_file.resolve())]
     command += ["lab", "up", "--foreground"]
     if inventory_path is not None:
         command += ["-i", str(inventory_path.resolve())]
@@ -312,8 +310,7 @@ def _print_status(status: dict[str, Any]) -> None:
 
 def _state_dir(config: Path | None) -> Path:
     """The lab's state dir from the settings alone: status and down need no inventory."""
-    state = _state()
-    state.config = config or state.config or LAB_SETTINGS
+    state = _state(config)
     try:
         return state.settings.state_dir.resolve()
     except SettingsError as exc:

@@ -199,14 +199,21 @@ def lab_text(province: Path) -> str:
     return render(plan_addresses(groups_of, hostvars))
 
 
+def _lab_links(lab: Path) -> list[Path]:
+    """The lab's symbolic links to province files (its own files are never links)."""
+    candidates = [*lab.glob("*.yml"), *(lab / "group_vars").rglob("*.yml")]
+    return [path for path in candidates if path.is_symlink()]
+
+
 def stale(province: Path, lab: Path) -> list[str]:
     """What differs between the lab on disk and what `write_lab` would make (empty: fresh)."""
     found = []
-    for link, target in expected_links(province, lab).items():
+    expected = expected_links(province, lab)
+    for link, target in expected.items():
         if not link.is_symlink() or os.readlink(link) != target:
             found.append(f"{link}: should link to {target}")
-    for path in [*lab.glob("*.yml"), *(lab / "group_vars").rglob("*.yml")]:
-        if path.is_symlink() and path not in expected_links(province, lab):
+    for path in _lab_links(lab):
+        if path not in expected:
             found.append(f"{path}: links to a file the province no longer has")
     generated = lab / LAB_FILE
     if not generated.is_file() or generated.read_text(encoding="utf-8") != lab_text(province):
@@ -218,8 +225,8 @@ def write_lab(province: Path, lab: Path) -> list[str]:
     """(Re)create the lab's links and its 90-lab.yml; returns what it changed."""
     changed = []
     expected = expected_links(province, lab)
-    for path in [*lab.glob("*.yml"), *(lab / "group_vars").rglob("*.yml")]:
-        if path.is_symlink() and path not in expected:
+    for path in _lab_links(lab):
+        if path not in expected:
             path.unlink()
             changed.append(f"removed {path}")
     for link, target in expected.items():

@@ -23,6 +23,7 @@ from typing import Any
 
 from agent.lab.controller import FaultController
 from agent.lab.process import LabPeer
+from agent.lab.procfs import alive, cmdline, cpu_seconds, pids, start_time
 from agent.lab.province import LabPlan, running
 
 log = logging.getLogger("netmon.lab")
@@ -65,24 +66,6 @@ def read_status(path: Path) -> dict[str, Any] | None:
     return status if isinstance(status, dict) else None
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
-    except OSError:
-        return ""
-
-
-def start_time(pid: int) -> int | None:
-    """When `pid` started (clock ticks since boot): with the pid, it names one process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def owner_alive(status: Mapping[str, Any]) -> bool:
     """Whether the process that wrote `status` still runs (not another one with its pid)."""
     pid = status.get("pid")
@@ -100,16 +83,15 @@ def lab_processes(state_dir: Path) -> list[int]:
     """Live lab peers whose command line names `state_dir`, whatever the status file says
     (it may be stale, or written before their pids were known)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            pid = int(entry.name)
-            cmdline = _cmdline(pid)
-            if (
-                str(state_dir) in cmdline
-                and any(program in cmdline for program in PEER_PROGRAMS)
-                and alive(pid)
-            ):
-                found.append(pid)
+    for pid in pids():
+        command = cmdline(pid)
+        if (
+            pid != os.getpid()
+            and str(state_dir) in command
+            and any(program in command for program in PEER_PROGRAMS)
+            and alive(pid)
+        ):
+            found.append(pid)
     return found
 
 
@@ -119,26 +101,8 @@ def _kill_leftovers(state_dir: Path) -> list[str]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGCONT)  # a paused peer must be able to die
             os.kill(pid, signal.SIGKILL)
-            forced.append(f"pid {pid} ({_cmdline(pid)[:60].strip() or 'exited'})")
+            forced.append(f"pid {pid} ({cmdline(pid)[:60].strip() or 'exited'})")
     return forced
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie waiting for its parent counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
