@@ -82,7 +82,10 @@ _EXAMPLE_QUERIES = (
 def where_the_data_is(influx_url: str, database: str, metrics: str | None) -> str:
     """The block the main job prints: where to look, with queries that work as typed."""
     prefix = f"curl -sG {influx_url}/query --data-urlencode db={database} --data-urlencode"
-    lines = [f"Data: InfluxDB {influx_url}, database {database!r} (InfluxQL). Try:"]
+    lines = [
+        f"Data: InfluxDB {influx_url}, database {database!r} (InfluxQL). It answers while a "
+        "lab runs (`netmon lab up` serves the data kept so far). Try:"
+    ]
     lines += [f"  {prefix} {shlex.quote('q=' + query)}" for query in _EXAMPLE_QUERIES]
     lines.append(
         "Lab: `.venv/bin/netmon lab status` (peers, fault plan); "
