@@ -302,6 +302,8 @@ def config_env() -> None:
 
 def main() -> None:
     from agent.lab.cli import lab
+    from agent.readiness import vc
 
     cli.add_command(lab)
+    cli.add_command(vc)
     cli()

@@ -7,6 +7,8 @@ Two kinds of plug-in, as in Telegraf:
   ``extra="forbid"``) read from the inventory variables ``netmon_<name>_<field>``, and a
   ``validate`` that checks a config without touching the network. It never raises for a
   failed check: a failure is a sample with a result code (``failure_samples``).
+  A collector may also define ``assess(target, samples) -> Assessment`` to judge its
+  polls for availability (degraded thresholds, composite checks; `agent.availability`).
 - a **listener** (SNMP traps, later) runs in the background: ``start(sink)``, ``stop()``.
 
 Interval, timeout, jitter and inventory tags are applied by the agent's wrapper (the
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -56,6 +59,8 @@ class CollectorContext:
 
     schema: SchemaRegistry
     receive_buffer_bytes: int = 4 * 1024 * 1024
+    icmp_mode: str = "auto"  # auto | dgram | raw (agent.settings.ProbeSettings)
+    ca_file: Path | None = None  # extra CA certificates the TLS probes trust
 
 
 @runtime_checkable

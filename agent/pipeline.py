@@ -1,4 +1,6 @@
-"""The pipeline between collectors and outputs: enrich, check against the schema, serialize.
+"""The pipeline between collectors and outputs: judge, enrich, check the schema, serialize.
+
+Each poll is judged for availability (`agent.availability`) before its samples move on.
 
 Every sample gets the inventory tags of its target (``site``, ``level``, ``department``,
 ``district``) and ``agent``. A sample the schema does not declare is dropped, counted and logged
@@ -13,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from agent.availability import AvailabilityTracker
 from agent.collector import Target
 from agent.output.buffer import LineBuffer
 from agent.output.lineprotocol import UintMode, serialize
@@ -44,11 +47,13 @@ class Pipeline:
         *,
         agent_name: str,
         uint_mode: UintMode = "wrap",
+        availability: AvailabilityTracker | None = None,
     ) -> None:
         self.schema = schema
         self.buffer = buffer
         self.agent_name = agent_name
         self.uint_mode = uint_mode
+        self.availability = availability
         self.stats = PipelineStats()
         self._reported: set[str] = set()
 
@@ -74,6 +79,9 @@ class Pipeline:
             self.buffer.put(lines)
 
     def accept_poll(self, target: Target, samples: list[Sample]) -> None:
+        """One poll's samples, and its ``availability`` verdict when tracking is on."""
+        if self.availability is not None:
+            samples = samples + self.availability.judge(target, samples)
         self.accept(samples, target.tags)
 
     def _drop(self, reason: str, detail: str) -> None:

@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import start_http_server
 
+from agent.availability import Assess, AvailabilityTracker, Thresholds
 from agent.collector import CollectorContext, CollectorRegistry, PolledCollector
 from agent.inventory.model import Inventory
 from agent.output.buffer import MemoryBuffer
@@ -70,9 +71,29 @@ def make_collectors(
     context = CollectorContext(
         schema=schema,
         receive_buffer_bytes=settings.snmp.receive_buffer_bytes,
+        icmp_mode=settings.probes.icmp_mode,
+        ca_file=settings.probes.ca_file,
     )
     needed = sorted({target.check for target in inventory.targets()})
     return {name: registry.create(name, context) for name in needed}
+
+
+def availability_tracker(
+    inventory: Inventory, collectors: Mapping[str, PolledCollector]
+) -> AvailabilityTracker:
+    """Judges every poll; each host's services (and their thresholds) from the catalogue."""
+    services: dict[str, list[tuple[str, Thresholds]]] = {}
+    for name, service in sorted(inventory.services.items()):
+        thresholds = Thresholds(service.down_after, service.up_after)
+        for host in service.components(dict(inventory.groups)):
+            services.setdefault(host, []).append((name, thresholds))
+    # assess is optional in the collector contract (agent.availability); getattr finds it.
+    assessors: dict[str, Assess] = {}
+    for check, collector in collectors.items():
+        assess = getattr(collector, "assess", None)
+        if callable(assess):
+            assessors[check] = assess
+    return AvailabilityTracker(services=services, assessors=assessors)
 
 
 @dataclass
@@ -109,7 +130,11 @@ class Agent:
             gzip=settings.influxdb.gzip,
         )
         pipeline = Pipeline(
-            schema, buffer, agent_name=settings.agent_name, uint_mode=settings.influxdb.uint_mode
+            schema,
+            buffer,
+            agent_name=settings.agent_name,
+            uint_mode=settings.influxdb.uint_mode,
+            availability=availability_tracker(inventory, collectors),
         )
         metrics = SelfMetrics()
         scheduler = Scheduler(

@@ -36,11 +36,16 @@ class PollObserver(Protocol):
 
 
 def poll_result(samples: Sequence[Sample]) -> str:
-    """The result of a poll: the ``result`` tag of its sample that has ``result_code``."""
-    for sample in samples:
-        if "result_code" in sample.fields:
-            return sample.tags.get("result", Result(int(sample.fields["result_code"])).tag)
-    return Result.BAD_RESPONSE.tag
+    """The result of a poll: the first failure among its samples that carry ``result_code``
+    (a composite check such as ``vc`` writes several), else success."""
+    results = [
+        sample.tags.get("result", Result(int(sample.fields["result_code"])).tag)
+        for sample in samples
+        if "result_code" in sample.fields
+    ]
+    if not results:
+        return Result.BAD_RESPONSE.tag
+    return next((result for result in results if result != Result.SUCCESS.tag), results[0])
 
 
 def first_offset(target: Target) -> float:

@@ -143,4 +143,9 @@ def base_schema() -> SchemaRegistry:
             description="One row per SNMP poll of a device: its scalars and the poll's result.",
         )
     )
+    # Imported here: schema_probes builds on this module's types.
+    from agent.schema_probes import PROBE_MEASUREMENTS
+
+    for measurement in PROBE_MEASUREMENTS:
+        registry.declare(measurement)
     return registry

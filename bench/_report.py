@@ -1,20 +1,29 @@
-"""The province benchmark's results: a JSON document and the human RESULTS.md made from it."""
+"""The benchmarks' results: the province's JSON document, and the human RESULTS.md made from
+every benchmark's last run (bench/results/*.json; the ICMP section in _icmp_report.py)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from _common import PassFigures, median_figures
+from _icmp_report import icmp_markdown
 
 #: Poller names, in the order they run and are reported.
 AGENT, BULKWALK, EXPORTER = "agent", "snmpbulkwalk", "snmp_exporter"
 #: (numerator, denominator) of the CPU-per-1,000-values ratios reported.
 RATIOS = ((AGENT, BULKWALK), (AGENT, EXPORTER), (EXPORTER, BULKWALK))
+#: Each benchmark's last run, from which RESULTS.md is made: one benchmark's run rewrites
+#: RESULTS.md with its own new section and the others' sections from these files.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PROVINCE_JSON, ICMP_JSON = RESULTS_DIR / "province.json", RESULTS_DIR / "icmp.json"
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,23 @@ def machine() -> dict[str, Any]:
         # Other work on the machine inflates every figure: judge a run by this.
         "load_average_1min_before": round(os.getloadavg()[0], 2),
     }
+
+
+def checkout() -> str:
+    """The commit benchmarked, "+ changes" if the work tree differs from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} + changes" if changed else commit
 
 
 def ratios(runs: Sequence[PollerRun]) -> dict[str, float]:
@@ -127,7 +153,45 @@ def _unanswered(doc: Mapping[str, Any]) -> list[str]:
 
 
 def markdown(doc: Mapping[str, Any]) -> str:
-    """RESULTS.md: what ran, on what, and the medians."""
+    """RESULTS.md after a province run `doc`: its section, then the last ICMP run's."""
+    return results_markdown(province=doc, icmp=_last_run(ICMP_JSON))
+
+
+def write_results(
+    path: Path,
+    *,
+    province: Mapping[str, Any] | None = None,
+    icmp: Mapping[str, Any] | None = None,
+) -> None:
+    """Write RESULTS.md; a benchmark not given is taken from its last run's JSON."""
+    path.write_text(
+        results_markdown(
+            province=province if province is not None else _last_run(PROVINCE_JSON),
+            icmp=icmp if icmp is not None else _last_run(ICMP_JSON),
+        )
+    )
+
+
+def results_markdown(*, province: Mapping[str, Any] | None, icmp: Mapping[str, Any] | None) -> str:
+    """RESULTS.md: one section per benchmark that has a last run."""
+    sections = []
+    if province is not None:
+        sections.append(province_markdown(province))
+    if icmp is not None:
+        sections.append("\n".join(icmp_markdown(icmp)))
+    return "\n".join(sections)
+
+
+def _last_run(path: Path) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc
+
+
+def province_markdown(doc: Mapping[str, Any]) -> str:
+    """The province section: what ran, on what, and the medians."""
     lab, settings, versions, host = doc["lab"], doc["settings"], doc["versions"], doc["machine"]
     recordings = ", ".join(f"{name} × {count}" for name, count in lab["by_recording"].items())
     ratio_text = "; ".join(f"**{k}** {v:g}×" for k, v in doc["ratios_cpu_per_1000_values"].items())

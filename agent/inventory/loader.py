@@ -245,6 +245,14 @@ class _HostReader:
                 return None
             raw["credential"] = credential
         model = self.registry.config_model(check)
+        # A probe that needs a URL (http, sip) takes the host's netmon_url unless its own
+        # netmon_<check>_url says otherwise: a front end is described once.
+        # Only a URL of the probe's own kind (url_schemes on its config model): an https
+        # front end's URL is no SIP URI.
+        url = self.hostvars.get("netmon_url")
+        schemes: tuple[str, ...] = getattr(model, "url_schemes", ())
+        if "url" not in raw and isinstance(url, str) and url.startswith(schemes) and schemes:
+            raw["url"] = url
         try:
             config = model.model_validate(raw)
         except ValidationError as exc:

@@ -27,6 +27,11 @@ class Service(BaseModel):
     calendar: Calendar = "24x7"
     hosts: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    #: A component's check counts as down after this many failed polls in a row (until
+    #: then it is degraded): one lost poll is not an outage. Up again after up_after
+    #: successes in a row.
+    down_after: int = Field(default=1, ge=1, le=100)
+    up_after: int = Field(default=1, ge=1, le=100)
 
     def components(self, groups: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
         """Every host the service depends on: its hosts and the members of its groups."""

@@ -213,6 +213,18 @@ def _summary(plan: LabPlan, settings: Settings, since_ns: int, points: set[str])
         )
     stored = {row["source"] for row in rows if row["result"] == "success"}
     click.echo(f"connection points with data: {len(points & stored)}/{len(points)}")
+    verdicts = plan.influx.rows(
+        f'SELECT last("state") FROM "availability" WHERE time >= {since_ns} '
+        'GROUP BY "check", "target"',
+        settings.influxdb.database,
+    )
+    states: dict[str, list[int]] = {}
+    for row in verdicts:
+        states.setdefault(row["check"], []).append(int(row["last"]))
+    click.echo(f"{'check':<10} {'targets':>8} {'ok':>6} {'degraded':>9} {'down':>6}  (last state)")
+    for check, found in sorted(states.items()):
+        counts = [sum(1 for state in found if state == n) for n in (0, 1, 2)]
+        click.echo(f"{check:<10} {len(found):>8} {counts[0]:>6} {counts[1]:>9} {counts[2]:>6}")
 
 
 @lab.command("up")

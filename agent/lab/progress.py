@@ -21,7 +21,7 @@ class Progress:
         self.polls = 0
 
     def polled(self, target: Target, result: str, duration_s: float) -> None:
-        self.latest[target.host] = result
+        self.latest[target.key] = result
         self.polls += 1
         self.inner.polled(target, result, duration_s)
 
@@ -29,20 +29,23 @@ class Progress:
         self.inner.skipped(target, slots)
 
     def line(self, total_hosts: int, written: int) -> str:
-        latest = dict(self.latest)  # the event loop adds hosts while this thread reads
-        answered = sum(1 for result in latest.values() if result == "success")
-        points_ok = sum(
-            1 for host, result in latest.items() if host in self.points and result == "success"
-        )
-        failing = sorted(h for h, r in latest.items() if r != "success")
+        latest = dict(self.latest)  # the event loop adds targets while this thread reads
+        # A host answers when every check polled so far succeeded (SNMP and ICMP alike).
+        by_host: dict[str, bool] = {}
+        for key, result in latest.items():
+            host = key.rsplit("/", 1)[0]
+            by_host[host] = by_host.get(host, True) and result == "success"
+        answered = sum(1 for ok in by_host.values() if ok)
+        points_ok = sum(1 for host, ok in by_host.items() if host in self.points and ok)
+        failing = sorted(host for host, ok in by_host.items() if not ok)
         shown = ", ".join(failing[:4]) + (
             f" and {len(failing) - 4} more" if len(failing) > 4 else ""
         )
         line = (
-            f"{answered}/{total_hosts} devices answer, {points_ok}/{len(self.points)} "
+            f"{answered}/{total_hosts} hosts answer, {points_ok}/{len(self.points)} "
             f"connection points; {self.polls} polls, {written} samples written"
         )
-        return line + (f"; not answering: {shown}" if failing else "")
+        return line + (f"; failing: {shown}" if failing else "")
 
 
 class Ticker:
@@ -76,6 +79,10 @@ _EXAMPLE_QUERIES = (
     'WHERE "site" = \'X-TDM-PHULOI\' AND time > now() - 30m GROUP BY time(1m), "ifName"',
     'SELECT "result_code", "source", "result" FROM "snmp" '
     "WHERE \"result\" != 'success' AND time > now() - 1h",
+    'SELECT last("state"), last("reason") FROM "availability" '
+    'WHERE "check" = \'vc\' AND time > now() - 5m GROUP BY "target"',
+    'SELECT mean("response_time"), min("tls_expiry_days") FROM "http_response" '
+    'WHERE time > now() - 1h GROUP BY "site"',
 )
 
 
@@ -89,7 +96,8 @@ def where_the_data_is(influx_url: str, database: str, metrics: str | None) -> st
     lines += [f"  {prefix} {shlex.quote('q=' + query)}" for query in _EXAMPLE_QUERIES]
     lines.append(
         "Lab: `.venv/bin/netmon lab status` (peers, fault plan); "
-        "`.venv/bin/netmon -c agent/lab/netmon-lab.toml poll HOST` polls one device."
+        "`.venv/bin/netmon -c agent/lab/netmon-lab.toml poll HOST` polls one device; "
+        "`.venv/bin/netmon -c agent/lab/netmon-lab.toml vc readiness` checks every bridge point."
     )
     if metrics:
         lines.append(f"Agent health: curl -s http://{metrics}/metrics | grep ^netmon_")

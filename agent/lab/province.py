@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from agent.inventory.model import Host, Inventory
+from agent.lab.codecs import CodecPort, LabCodecs
 from agent.lab.faultplan import Fault, fault_groups
 from agent.lab.influxdb import InfluxServer
 from agent.lab.process import LabPeer
@@ -200,10 +201,30 @@ def _plan_services(plan: LabPlan, inventory: Inventory, state_dir: Path) -> None
                     ("sip", f"{host.name} {host.address}:{sip_port}/{transport}", responder)
                 )
     _check_fault_targets(plan, {site.name for site in sites})
+    codecs = _codec_ports(inventory, plan.faults)
+    if codecs:
+        plan.services.append(
+            ("codecs", f"{len(codecs)} bridge points' H.323 ports", LabCodecs(state_dir, codecs))
+        )
     if sites:
         ca = LabCA.create(state_dir / "ca")
         web = LabWebServer(state_dir / "web", sites, ca)
         plan.services.append(("web", f"{len(sites)} HTTP(S) services, CA {ca.cert_path}", web))
+
+
+def _codec_ports(inventory: Inventory, faults: list[Fault]) -> list[CodecPort]:
+    """A signalling port for every monitored bridge point whose vc check connects to H.323
+    on a loopback address; `unreachable` faults close it."""
+    ports = []
+    for host in sorted(inventory.hosts.values(), key=lambda h: h.name):
+        vc = host.checks.get("vc")
+        if vc is None or vc.signalling != "h323" or not _is_loopback(host.address):
+            continue
+        down = tuple(
+            f.window for f in faults if f.spec.what == "unreachable" and host.name in f.hosts
+        )
+        ports.append(CodecPort(host.name, host.address, vc.signalling_port, down))
+    return ports
 
 
 def _check_fault_targets(plan: LabPlan, web_hosts: set[str]) -> None:
@@ -238,7 +259,7 @@ def running(plan: LabPlan, database: str) -> Iterator[float]:
         stack.enter_context(simulators(plan.simulators))
         started_at = time.time()
         for _kind, _what, peer in plan.services:
-            if isinstance(peer, LabWebServer):
+            if isinstance(peer, LabWebServer | LabCodecs):
                 peer.started_at = started_at
             stack.enter_context(peer)
         yield started_at

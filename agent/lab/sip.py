@@ -26,13 +26,10 @@ Facts about SIPp 3.6 that shaped this module:
 
 from __future__ import annotations
 
-import secrets
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from agent.lab.process import (
     LabPeer,
@@ -42,77 +39,35 @@ from agent.lab.process import (
     log_tail,
 )
 
-SipTransport = Literal["udp", "tcp"]
+# The SIP wire code is the probe's own; the lab's blocking client speaks it too, and the
+# names stay importable from here for the lab's callers.
+from collectors.sip.wire import (
+    MAX_MESSAGE,
+    SipProbeError,
+    SipResponse,
+    SipTransport,
+    new_call_id,
+    options_request,
+    parse_response,
+    split_message,
+)
+
+__all__ = [
+    "SipProbeError",
+    "SipResponder",
+    "SipResponse",
+    "SipTransport",
+    "options_request",
+    "parse_response",
+    "scenario_xml",
+    "send_options",
+    "sip_options",
+]
 
 #: How long sipp may take to answer its first OPTIONS after its start.
 START_TIMEOUT_S = 10.0
 _SIPP_TRANSPORT = {"udp": "u1", "tcp": "t1"}  # one socket for every call
-_MAX_MESSAGE = 65535
 _NEVER = 1_000_000_000  # a count SIPp's watchdog never reaches
-# Compact header forms (RFC 3261 §7.3.3) of the headers read here.
-_COMPACT = {"i": "call-id", "v": "via", "f": "from", "t": "to", "l": "content-length"}
-
-
-class SipProbeError(OSError):
-    """The answer to an OPTIONS request was not a SIP response to it."""
-
-
-@dataclass(frozen=True)
-class SipResponse:
-    """A final SIP response: status, reason, headers (lower-case names, in order), RTT."""
-
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...]
-    rtt_s: float
-
-    def header(self, name: str) -> str | None:
-        """The first value of header `name` (any case, compact form understood), or None."""
-        wanted = _COMPACT.get(name.lower(), name.lower())
-        return next((value for key, value in self.headers if key == wanted), None)
-
-
-def options_request(
-    target: tuple[str, int], source: tuple[str, int], transport: SipTransport, call_id: str
-) -> bytes:
-    """An out-of-dialogue OPTIONS from `source` to `target`, as a monitoring probe sends it."""
-    address, port = target
-    local_address, local_port = source
-    branch = "z9hG4bK" + secrets.token_hex(8)  # RFC 3261's magic cookie marks a unique branch
-    tag = secrets.token_hex(4)
-    lines = [
-        f"OPTIONS sip:{address}:{port};transport={transport} SIP/2.0",
-        f"Via: SIP/2.0/{transport.upper()} {local_address}:{local_port};branch={branch};rport",
-        "Max-Forwards: 70",
-        f"From: <sip:netmon@{local_address}>;tag={tag}",
-        f"To: <sip:{address}:{port}>",
-        f"Call-ID: {call_id}",
-        "CSeq: 1 OPTIONS",
-        f"Contact: <sip:netmon@{local_address}:{local_port};transport={transport}>",
-        "Accept: application/sdp",
-        "User-Agent: tslcd-netmon",
-        "Content-Length: 0",
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def parse_response(message: bytes, rtt_s: float) -> SipResponse:
-    """A SIP response's status line and headers; SipProbeError if it is not one."""
-    head = message.split(b"\r\n\r\n", 1)[0].decode("utf-8", errors="replace")
-    status_line, *header_lines = head.split("\r\n")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or parts[0] != "SIP/2.0" or not parts[1].isdigit():
-        raise SipProbeError(f"not a SIP response: {status_line[:80]!r}")
-    headers: list[tuple[str, str]] = []
-    for line in header_lines:
-        if line[:1] in (" ", "\t") and headers:  # a folded continuation line
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}")
-        elif ":" in line:
-            name, value = line.split(":", 1)
-            key = name.strip().lower()
-            headers.append((_COMPACT.get(key, key), value.strip()))
-    return SipResponse(int(parts[1]), parts[2] if len(parts) > 2 else "", tuple(headers), rtt_s)
 
 
 def send_options(
@@ -129,7 +84,7 @@ def send_options(
     Raises TimeoutError if no final response comes within `timeout` seconds, SipProbeError
     for an answer that is not one, and other OSErrors (connection refused) as they come.
     """
-    call_id = call_id or f"{secrets.token_hex(12)}@netmon"
+    call_id = call_id or new_call_id()
     deadline = time.monotonic() + timeout
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as sock:
@@ -169,28 +124,22 @@ def _remaining(deadline: float) -> float:
 def _datagrams(sock: socket.socket, deadline: float) -> Iterator[bytes]:
     while True:
         sock.settimeout(_remaining(deadline))
-        yield sock.recv(_MAX_MESSAGE)
+        yield sock.recv(MAX_MESSAGE)
 
 
 def _stream(sock: socket.socket, deadline: float) -> Iterator[bytes]:
-    # Messages on a stream are delimited by their Content-Length (RFC 3261 §18.3).
-    buffer = bytearray()
+    buffer = b""
     while True:
-        end = buffer.find(b"\r\n\r\n")
-        if end >= 0:
-            length = parse_response(bytes(buffer[:end]), 0.0).header("content-length") or "0"
-            if not length.isdigit():
-                raise SipProbeError(f"bad Content-Length {length!r}")
-            size = end + 4 + int(length)
-            if len(buffer) >= size:
-                yield bytes(buffer[:size])
-                del buffer[:size]
-                continue
+        framed = split_message(buffer)
+        if framed is not None:
+            message, buffer = framed
+            yield message
+            continue
         sock.settimeout(_remaining(deadline))
-        chunk = sock.recv(_MAX_MESSAGE)
+        chunk = sock.recv(MAX_MESSAGE)
         if not chunk:
             return
-        buffer.extend(chunk)
+        buffer += chunk
 
 
 # --- the responder ----------------------------------------------------------------------------

@@ -9,7 +9,10 @@ delayed answer of one site never holds up another.
 Every site answers:
 
 - ``GET /`` (and ``HEAD /``): 200 and a small UTF-8 HTML page holding the site's title;
-- ``GET /health``: 200 and ``ok``; anything else 404.
+- ``GET /health``: 200 and ``ok``; anything else 404;
+- but a site with ``redirect_to`` answers every path except ``/health`` with a 301 to the
+  same path under that URL (an old address of a service, or ``http://`` sending to
+  ``https://``).
 
 While one of a site's :class:`WebFault` windows is on, a ``"status"`` fault answers its status
 (503 with ``Retry-After`` by default) and a ``"delay"`` fault sleeps before answering. Whether a
@@ -94,7 +97,9 @@ class WebSite:
     `name` (lower-case letters, digits, '.', '-') names it in the access log and names its
     certificate. `address` is an IPv4 loopback address. With `cert_days_left`, its
     certificate expires that many days after the lab's start (a certificate check should
-    warn); without, it is a fresh certificate valid for a year.
+    warn), or, negative, expired that many days before it (a check should fail); without,
+    it is a fresh certificate valid for a year. With `redirect_to` (an http or https URL),
+    every page but ``/health`` is a 301 to that URL followed by the requested path.
     """
 
     name: str
@@ -104,6 +109,7 @@ class WebSite:
     tls: bool = True
     faults: tuple[WebFault, ...] = ()
     cert_days_left: float | None = None
+    redirect_to: str | None = None
 
     def __post_init__(self) -> None:
         if not _SITE_NAME.fullmatch(self.name) or self.name == "ca" or self.name.endswith("-key"):
@@ -119,8 +125,20 @@ class WebSite:
             raise ValueError(f"site {self.name}: {self.address!r} is not an IPv4 loopback address")
         if not 0 < self.port < 65536:
             raise ValueError(f"site {self.name}: port {self.port} is not in 1-65535")
-        if self.cert_days_left is not None and not self.cert_days_left > 0:
-            raise ValueError(f"site {self.name}: cert_days_left must be > 0")
+        if self.cert_days_left is not None and not (
+            math.isfinite(self.cert_days_left) and self.cert_days_left != 0
+        ):
+            raise ValueError(
+                f"site {self.name}: cert_days_left must be > 0 (expires after the start) "
+                "or < 0 (expired before it)"
+            )
+        if self.redirect_to is not None and not re.fullmatch(
+            r"https?://[^\s/]+/?", self.redirect_to
+        ):
+            raise ValueError(
+                f"site {self.name}: redirect_to must be an http(s) URL without a path, "
+                f"not {self.redirect_to!r}"
+            )
 
     @property
     def url(self) -> str:
@@ -141,6 +159,7 @@ def _site_json(site: WebSite, certificate: tuple[Path, Path] | None) -> dict[str
         "address": site.address,
         "port": site.port,
         "tls": site.tls,
+        "redirect_to": site.redirect_to,
         "cert": str(certificate[0]) if certificate else None,
         "key": str(certificate[1]) if certificate else None,
         "faults": [
@@ -168,7 +187,13 @@ def _site_from_json(entry: dict[str, Any]) -> tuple[WebSite, tuple[Path, Path] |
         for fault in entry["faults"]
     )
     site = WebSite(
-        entry["name"], entry["title"], entry["address"], entry["port"], entry["tls"], faults
+        entry["name"],
+        entry["title"],
+        entry["address"],
+        entry["port"],
+        entry["tls"],
+        faults,
+        redirect_to=entry.get("redirect_to"),
     )
     certificate = (Path(entry["cert"]), Path(entry["key"])) if entry["tls"] else None
     return site, certificate
@@ -289,6 +314,9 @@ class _SiteHandler(BaseHTTPRequestHandler):
             ends = failing.window.next_change(elapsed_s)
             if status in (429, 503) and ends is not None:
                 headers["Retry-After"] = str(max(1, math.ceil(ends - elapsed_s)))
+        elif site.redirect_to is not None and urlsplit(self.path).path != "/health":
+            status, content_type, body = 301, "text/plain; charset=utf-8", b"301 Moved\n"
+            headers["Location"] = site.redirect_to.rstrip("/") + self.path
         else:
             status, content_type, body = _page(site, urlsplit(self.path).path)
         self._body_size = len(body) if with_body else 0
@@ -468,15 +496,20 @@ class LabWebServer(LabPeer):
         """Return once every site answers an HTTP request (HTTPS verified against the lab CA).
 
         Any status counts: a site whose fault window is on at the start answers 503, and is
-        up. Stops the child and raises LabProcessError if a site does not answer in time.
+        up. A site whose certificate expired on purpose is asked without verifying it.
+        Stops the child and raises LabProcessError if a site does not answer in time.
         """
         if self._process is None:
             raise LabProcessError(f"{self!r} was not launched")
         context = ssl.create_default_context(cafile=str(self.ca.cert_path)) if self.ca else None
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
         deadline = time.monotonic() + self.start_timeout_s
         try:
             for site in self.sites:
-                self._wait_for(site, context, deadline)
+                expired = site.cert_days_left is not None and site.cert_days_left < 0
+                self._wait_for(site, unverified if expired else context, deadline)
         except BaseException:
             self.stop()
             raise

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -156,7 +157,7 @@ def test_plan(lab_inventory: Inventory, tmp_path: Path) -> tuple[Path, str, str]
         & set(lab_inventory.groups["commune"])
         & set(lab_inventory.groups["connection_points"])
     )[0]
-    [target] = lab_inventory.hosts[flapping].targets()
+    [target] = [t for t in lab_inventory.hosts[flapping].targets() if t.check == "snmp"]
     offset = first_offset(target)
     plan = [
         {"name": "district-dark", "what": "unreachable", "behind": dark_router,
@@ -190,12 +191,16 @@ def test_main_job_stores_every_point_within_two_cycles_and_shows_the_faults(
     port = int(lab_env["NETMON_INFLUXDB_URL"].rsplit(":", 1)[1])
     with InfluxServer(state_dir / "influxdb", port) as influx:  # the run's data, reopened
         rows = influx.rows('SELECT "result_code", "source", "result" FROM "snmp"', "netmon")
+        probes = {
+            measurement: influx.rows(f'SELECT * FROM "{measurement}"', "netmon")
+            for measurement in ("ping", "http_response", "sip", "net_response", "availability")
+        }
     polls: dict[str, list[tuple[int, str]]] = {}
     for row in rows:
         polls.setdefault(row["source"], []).append((row["time"], row["result"]))
     dark = faultplan.behind(dark_router, lab_inventory.described)
     points = set(lab_inventory.groups["connection_points"])
-    monitored = set(lab_inventory.hosts)
+    monitored = {h.name for h in lab_inventory.hosts.values() if "snmp" in h.checks}
 
     # Every monitored host was polled, and every one the plan did not break answered.
     assert monitored - set(polls) == set()
@@ -212,3 +217,50 @@ def test_main_job_stores_every_point_within_two_cycles_and_shows_the_faults(
     results = [result for _, result in sorted(polls[flapping])]
     assert results[0] == "timeout"
     assert "success" in results[1:]
+
+    _probes_landed(lab_inventory, probes, dark)
+
+
+def _probes_landed(
+    inventory: Inventory, probes: dict[str, list[dict[str, Any]]], dark: frozenset[str]
+) -> None:
+    """Every probe ran against the lab's services and bridge points, and its data is stored."""
+
+    def hosts_with(check: str) -> set[str]:
+        return {h.name for h in inventory.hosts.values() if check in h.checks}
+
+    verdicts: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in probes["availability"]:
+        verdicts.setdefault((row["check"], row["target"]), []).append(row)
+    for check in ("snmp", "ping", "http", "sip", "vc"):
+        assert hosts_with(check), check
+        missing = {h for h in hosts_with(check) if (check, h) not in verdicts}
+        assert missing == set(), f"{check}: no availability for {sorted(missing)[:5]}"
+
+    # ICMP to loopback: every pinged host answered (the lab's faults stop SNMP, not ICMP).
+    pinged = {row["site"] for row in probes["ping"] if row["result"] == "success"}
+    sites = {inventory.hosts[h].settings.netmon_site for h in hosts_with("ping")}
+    assert sites - pinged == set()
+
+    # The front ends over HTTPS, verified against the lab CA; the near-expiry certificate
+    # (svc-opendata, 10 days) is reported and makes its service degraded.
+    http = {row["site"]: row for row in probes["http_response"]}
+    assert len(http) == len(hosts_with("http"))
+    assert all(row["tls_verified"] == 1 for row in http.values())
+    opendata = inventory.hosts["svc-opendata"].settings.netmon_site
+    assert 9.0 < http[opendata]["tls_expiry_days"] < 10.01
+    assert any(
+        "certificate" in row["reason"] and row["state"] == 1
+        for row in verdicts[("http", "svc-opendata")]
+    )
+
+    # The MCU answers SIP OPTIONS (SIPp).
+    assert {row["result"] for row in probes["sip"]} == {"success"}
+
+    # Bridge points: ready, except those behind the dark district (signalling refused).
+    bridge = hosts_with("vc")
+    assert len(bridge) == 120
+    for host in bridge:
+        states = {row["state"] for row in verdicts[("vc", host)]}
+        assert states == ({2} if host in dark else {0}), (host, states)
+    assert dark & bridge, "the dark district has bridge points"

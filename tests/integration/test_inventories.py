@@ -127,8 +127,24 @@ def test_province_addresses_are_placeholders_and_credentials_are_v3_from_the_vau
         address = ip_address(host.address)
         assert any(address in net for net in PLACEHOLDER_NETS), host.name
     for host in province.hosts.values():
-        credential = host.checks["snmp"].credential
-        assert isinstance(credential, UsmCredential) and credential.priv_password is not None
+        if "snmp" in host.checks:
+            credential = host.checks["snmp"].credential
+            assert isinstance(credential, UsmCredential) and credential.priv_password is not None
+
+
+def test_every_point_service_and_bridge_point_has_its_probes(inventory: Inventory) -> None:
+    checks = {name: set(host.checks) for name, host in inventory.hosts.items()}
+    for name in _members(inventory, "connection_points"):
+        assert {"snmp", "ping"} <= checks[name], name
+    for name in _members(inventory, "vc_endpoints"):
+        assert checks[name] == {"vc"}, name
+    for name in _members(inventory, "egov_frontends"):
+        assert checks[name] == {"ping", "http"}, name
+        # The HTTP probe asks the front end's own URL, described once as netmon_url.
+        host = inventory.hosts[name]
+        assert host.checks["http"].url == host.settings.netmon_url
+    for name in _members(inventory, "vc_mcu"):
+        assert checks[name] == {"ping", "sip"}, name
 
 
 def test_lab_is_the_province_host_for_host_on_loopback() -> None:
