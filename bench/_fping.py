@@ -10,7 +10,9 @@ for response)``, ``... other ICMP received``).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -38,6 +40,25 @@ def version() -> str:
     # "fping: Version 5.1"
     found = re.search(r"Version (\S+)", done.stdout + done.stderr)
     return f"fping {found[1]}" if found else "unknown"
+
+
+def socket_kind(pid: int) -> str:
+    """Which ICMP socket `pid` holds: "raw" (/proc/net/raw) or "dgram" (/proc/net/icmp)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[len("socket:[") : -1])
+    except OSError:
+        return "unknown"
+    for kind, table in (("raw", "/proc/net/raw"), ("dgram", "/proc/net/icmp")):
+        with contextlib.suppress(OSError), open(table, encoding="ascii") as sockets:
+            next(sockets, None)  # the header
+            if any(line.split()[9] in inodes for line in sockets if len(line.split()) > 9):
+                return kind
+    return "unknown"
 
 
 def interval_ms(targets: int, spacing_s: float) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,22 +11,51 @@ from typing import Any
 
 from _fping import FpingSummary
 
-from agent.lab.procfs import cpu_seconds
+from agent.lab.procfs import stat_fields
 
 AGENT, FPING = "agent", "fping"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    """A process's CPU seconds so far: /proc/PID/stat utime and stime (its threads included).
+
+    On loopback, system time includes what the kernel does to answer: the echo reply is made
+    and delivered to every raw ICMP socket within the sender's ``sendto``.
+    """
+
+    user_s: float = 0.0
+    system_s: float = 0.0
+
+    @property
+    def total_s(self) -> float:
+        return self.user_s + self.system_s
+
+    @classmethod
+    def of(cls, pid: int) -> CpuTimes:
+        """`pid`'s times; zero once it is gone."""
+        try:
+            fields = stat_fields(pid)
+            return cls(int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS)
+        except (OSError, ValueError, IndexError):
+            return cls()
+
+    def __sub__(self, earlier: CpuTimes) -> CpuTimes:
+        return CpuTimes(self.user_s - earlier.user_s, self.system_s - earlier.system_s)
 
 
 @dataclass(frozen=True)
 class Reading:
-    """Both pingers' CPU seconds so far (utime + stime from /proc), at one moment."""
+    """Both pingers' CPU times at one moment."""
 
     at: float  # time.monotonic()
-    agent_cpu_s: float
-    fping_cpu_s: float
+    agent: CpuTimes
+    fping: CpuTimes
 
     @classmethod
     def take(cls, agent_pid: int, fping_pid: int) -> Reading:
-        return cls(time.monotonic(), cpu_seconds(agent_pid), cpu_seconds(fping_pid))
+        return cls(time.monotonic(), CpuTimes.of(agent_pid), CpuTimes.of(fping_pid))
 
 
 @dataclass(frozen=True)
@@ -41,6 +71,7 @@ class RunFigures:
     agent_at_end: Mapping[str, Any]  # its "stopped" event
     fping: FpingSummary
     fping_command: Sequence[str]
+    fping_socket: str  # "raw" or "dgram", from /proc
     agent_peak_rss_mib: float
     fping_peak_rss_mib: float
     agent_warnings: Sequence[str]
@@ -64,14 +95,28 @@ def _rounded(value: float) -> float | None:
     return round(value, 4) if math.isfinite(value) else None
 
 
-def _whole_run(cpu_s: float, wall_s: float, sent: int, replies: int) -> dict[str, Any]:
+def _cpu(times: CpuTimes, wall_s: float) -> dict[str, float | None]:
     return {
-        "cpu_s": _rounded(cpu_s),
-        "cpu_pct": _rounded(_pct(cpu_s, wall_s)),
+        "cpu_s": _rounded(times.total_s),
+        "cpu_pct": _rounded(_pct(times.total_s, wall_s)),
+        "user_s": _rounded(times.user_s),
+        "system_s": _rounded(times.system_s),
+    }
+
+
+def _whole_run(
+    times: CpuTimes, wall_s: float, sent: int, replies: int, lost: int
+) -> dict[str, Any]:
+    """CPU and packets of the whole run. Lost = no reply within the timeout; requests sent
+    less replies less lost were still in flight when the run ended."""
+    return {
+        **_cpu(times, wall_s),
         "requests_sent": sent,
         "replies": replies,
-        "loss_pct": _rounded(_pct(sent - replies, sent)),
-        "cpu_s_per_1000_requests": _rounded(_per_1000(cpu_s, sent)),
+        "lost": lost,
+        "in_flight_at_end": sent - replies - lost,
+        "loss_pct": _rounded(_pct(lost, sent)),
+        "cpu_s_per_1000_requests": _rounded(_per_1000(times.total_s, sent)),
     }
 
 
@@ -82,38 +127,44 @@ def document(
     window_start = run.ramp or run.start
     window_s = run.end.at - window_start.at
     run_s = run.end.at - run.start.at
+    agent_window, fping_window = (
+        run.end.agent - window_start.agent,
+        run.end.fping - window_start.fping,
+    )
+    agent_run, fping_run = run.end.agent - run.start.agent, run.end.fping - run.start.fping
+    agent_pct, fping_pct = (
+        _pct(agent_window.total_s, window_s),
+        _pct(fping_window.total_s, window_s),
+    )
     engine = run.agent_at_end["engine"]
-    agent_window_cpu = run.end.agent_cpu_s - window_start.agent_cpu_s
-    fping_window_cpu = run.end.fping_cpu_s - window_start.fping_cpu_s
-    agent_run_cpu = run.end.agent_cpu_s - run.start.agent_cpu_s
-    fping_run_cpu = run.end.fping_cpu_s - run.start.fping_cpu_s
     sent_before = run.agent_at_ramp["engine"]["sent"] if run.agent_at_ramp else 0
-    agent_pct, fping_pct = _pct(agent_window_cpu, window_s), _pct(fping_window_cpu, window_s)
     agent = {
         "socket": run.agent_at_end["socket"],
-        "window": {
-            "cpu_s": _rounded(agent_window_cpu),
-            "cpu_pct": _rounded(agent_pct),
-            "requests_sent": engine["sent"] - sent_before,
-        },
-        "whole_run": _whole_run(agent_run_cpu, run_s, engine["sent"], engine["replies"]),
+        "window": {**_cpu(agent_window, window_s), "requests_sent": engine["sent"] - sent_before},
+        "whole_run": _whole_run(
+            agent_run, run_s, engine["sent"], engine["replies"], engine["lost"]
+        ),
         "engine": dict(engine),
         "polls": dict(run.agent_at_end["polls"]),
         "peak_rss_mib": _rounded(run.agent_peak_rss_mib),
         "warnings": list(run.agent_warnings[:20]),
     }
     fping = {
+        "socket": run.fping_socket,
         "command": " ".join(run.fping_command[: -int(load["targets"])])
         + f" <{load['targets']} targets>",
-        "window": {"cpu_s": _rounded(fping_window_cpu), "cpu_pct": _rounded(fping_pct)},
-        "whole_run": _whole_run(fping_run_cpu, run_s, run.fping.sent, run.fping.replies),
+        "window": _cpu(fping_window, window_s),
+        "whole_run": _whole_run(
+            fping_run, run_s, run.fping.sent, run.fping.replies, run.fping.timeouts
+        ),
         "summary": run.fping.as_dict(),
         "peak_rss_mib": _rounded(run.fping_peak_rss_mib),
     }
     ratios = {
         "agent/fping CPU share, window": _ratio(agent_pct, fping_pct),
         "agent/fping CPU per 1,000 requests, whole run": _ratio(
-            _per_1000(agent_run_cpu, engine["sent"]), _per_1000(fping_run_cpu, run.fping.sent)
+            _per_1000(agent_run.total_s, engine["sent"]),
+            _per_1000(fping_run.total_s, run.fping.sent),
         ),
     }
     return {
@@ -146,11 +197,11 @@ def _table(doc: Mapping[str, Any]) -> list[str]:
     columns = (
         "socket",
         "CPU % of one core (window)",
-        "CPU-s (window)",
+        "CPU-s (window): user + system",
         "CPU % (whole run)",
         "requests sent (whole run)",
         "replies",
-        "loss %",
+        "lost",
         "CPU-s / 1,000 requests (whole run)",
         "peak RSS MiB",
     )
@@ -158,13 +209,14 @@ def _table(doc: Mapping[str, Any]) -> list[str]:
     for name, pinger in doc["pingers"].items():
         window, whole = pinger["window"], pinger["whole_run"]
         cells = [
-            pinger.get("socket", "raw"),
+            pinger["socket"],
             _number(window["cpu_pct"], 2),
-            _number(window["cpu_s"], 2),
+            f"{_number(window['cpu_s'], 2)}: {_number(window['user_s'], 2)} + "
+            f"{_number(window['system_s'], 2)}",
             _number(whole["cpu_pct"], 2),
             _number(whole["requests_sent"], 0),
             _number(whole["replies"], 0),
-            _number(whole["loss_pct"], 2),
+            _number(whole["lost"], 0),
             _number(whole["cpu_s_per_1000_requests"], 4),
             _number(pinger["peak_rss_mib"], 1),
         ]
@@ -179,21 +231,26 @@ def _notes(doc: Mapping[str, Any]) -> list[str]:
         f"- The agent's polls: {polls['polls']:,} ({polls['polls_succeeded']:,} successful, "
         f"{polls['targets_answered']:,} of {doc['load']['targets']:,} targets answered), "
         f"reporting {polls['requests_reported']:,} requests and {polls['replies_reported']:,} "
-        f"replies; {polls['skipped_slots']} poll slots skipped for overruns. In the window it "
-        f"sent {agent['window']['requests_sent']:,} requests. fping: "
-        f"{fping['summary']['targets_answered']:,} targets answered.",
+        f"replies (the rest were not yet taken by a poll); {polls['skipped_slots']} poll slots "
+        f"skipped for overruns. In the window it sent {agent['window']['requests_sent']:,} "
+        f"requests. fping: {fping['summary']['targets_answered']:,} targets answered.",
         "- *whole run* starts when both pingers run (the agent's imports excluded). The agent's "
         "whole-run share is lower than its window share because its streams start over the "
         "first interval (first polls are spread by the scheduler); fping is at full rate at "
         "once. CPU per 1,000 requests compares the two over the whole run regardless.",
+        "- *system* time includes the kernel's answering: on loopback the echo reply is made "
+        "and handed to every raw ICMP socket within the sender's `sendto`.",
     ]
-    if agent["socket"] == "raw":
+    if "raw" in (agent["socket"], fping["socket"]):
+        others = max(0, engine["strays"] - fping["whole_run"]["replies"])
         notes.append(
             "- A raw ICMP socket receives every ICMP message of the host, the other pinger's "
-            "requests and replies included: the agent read and dropped "
-            f"{engine['strays']:,} replies not its own, fping reports "
-            f"{fping['summary']['other_icmp']:,} other ICMP messages. Both pay for the other's "
-            "traffic; a datagram socket (`icmp_mode` dgram) would not."
+            "requests and replies included (and, on loopback, its own requests). The agent "
+            f"read and dropped {engine['strays']:,} echo replies not its own (fping's: "
+            f"{fping['whole_run']['replies']:,}; {others:,} more: other programs pinging on "
+            "this machine, or late replies); fping drops such replies without counting. "
+            "A datagram socket "
+            '(`icmp_mode = "dgram"`) receives only its own replies.'
         )
     errors = engine["send_errors"] + engine["receive_errors"]
     if errors:

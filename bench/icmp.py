@@ -205,6 +205,7 @@ def run(load: Load, scratch: Path) -> RunFigures:
             ramp = _wait_until(pinger, fping, start, start.at + load.duration_s)
             end = Reading.take(pinger.pid, fping.pid)
             rss = (peak_rss_mib(pinger.pid), peak_rss_mib(fping.pid))
+            fping_socket = _fping.socket_kind(fping.pid)
             fping.send_signal(signal.SIGINT)  # fping prints what it has, then exits
             pinger.process.terminate()
             stopped = pinger.expect("stopped", SHUTDOWN_S)
@@ -234,6 +235,7 @@ def run(load: Load, scratch: Path) -> RunFigures:
         agent_at_end=stopped,
         fping=_fping.summary(fping_output.read_text(errors="replace")),
         fping_command=fping_command,
+        fping_socket=fping_socket,
         agent_peak_rss_mib=rss[0],
         fping_peak_rss_mib=rss[1],
         agent_warnings=warnings,

@@ -142,6 +142,11 @@ def lab_run(
     try:
         settings, inventory = _setup(config, inventory_path)
         plan = _plan(settings, inventory, faults_file)
+        if plan.ca_file is not None:
+            # The HTTPS probes verify the lab's services against the CA that issued them
+            # (under this run's state directory, wherever that is).
+            probes = settings.probes.model_copy(update={"ca_file": plan.ca_file})
+            settings = settings.model_copy(update={"probes": probes})
         agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
         if not agent.scheduler.targets:
             raise LabPlanError("the lab inventory has no targets to poll")

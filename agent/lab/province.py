@@ -61,6 +61,8 @@ class LabPlan:
     snmp_hosts: set[str] = field(default_factory=set)
     #: (kind, description, peer) of the service peers: web server, SIP responders
     services: list[tuple[str, str, LabPeer]] = field(default_factory=list)
+    #: the CA that issued the lab's HTTPS certificates: the agent's probes must trust it
+    ca_file: Path | None = None
 
     def describe(self) -> list[str]:
         """One line per lab process (a simulator serves many devices: the first few shown)."""
@@ -208,6 +210,7 @@ def _plan_services(plan: LabPlan, inventory: Inventory, state_dir: Path) -> None
         )
     if sites:
         ca = LabCA.create(state_dir / "ca")
+        plan.ca_file = ca.cert_path
         web = LabWebServer(state_dir / "web", sites, ca)
         plan.services.append(("web", f"{len(sites)} HTTP(S) services, CA {ca.cert_path}", web))
 

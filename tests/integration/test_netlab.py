@@ -382,6 +382,8 @@ def test_two_links_at_once_are_separate() -> None:
 KILLED_RUN = """
 import json, time
 from tests.netlab import namespace_link
+
+pytestmark = pytest.mark.netns
 with namespace_link(shaper="tun", lifetime_s=30) as link:
     path = link.shaped(delay_ms=5)
     print(json.dumps({"namespace": link.namespace, "shaper_pid": path.pid}), flush=True)
