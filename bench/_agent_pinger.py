@@ -38,6 +38,7 @@ from agent.samples import Sample
 from agent.scheduler import Scheduler, poll_result
 from agent.schema import base_schema
 from collectors.icmp.collector import PingCollector, PingConfig
+from collectors.icmp.engine import IcmpUnavailableError
 
 #: Targets are numbered from here on, within 127.20.0.0/16 (the lab uses 127.0.0.x and
 #: 127.1-6.x). Host parts 0 and 255 are skipped: the kernel answers them too, but they read
@@ -170,7 +171,10 @@ def main() -> None:
     # The collector's warnings (a target that stops answering) go to stderr: a file kept
     # by the parent.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    asyncio.run(_ping(args))
+    try:
+        asyncio.run(_ping(args))
+    except IcmpUnavailableError as exc:
+        sys.exit(f"agent pinger: {exc}")
 
 
 if __name__ == "__main__":

@@ -184,7 +184,10 @@ def document(
             "fping_cpu_pct": _rounded(fping_pct),
             "agent/fping": ratios["agent/fping CPU share, window"],
             "goal_cpu_pct": goal_cpu_pct,
-            "goal_met": bool(math.isfinite(agent_pct) and agent_pct < goal_cpu_pct),
+            # Judged only at the agent's full rate: None without a steady window.
+            "goal_met": bool(math.isfinite(agent_pct) and agent_pct < goal_cpu_pct)
+            if run.ramp is not None
+            else None,
         },
     }
 
@@ -271,7 +274,9 @@ def _notes(doc: Mapping[str, Any]) -> list[str]:
 def icmp_markdown(doc: Mapping[str, Any]) -> list[str]:
     """The ICMP section of RESULTS.md."""
     load, window, host, summary = doc["load"], doc["window"], doc["machine"], doc["summary"]
-    goal = "met" if summary["goal_met"] else "**not met**"
+    goal = {True: "met", False: "**not met**", None: "not judged (no steady window)"}[
+        summary["goal_met"]
+    ]
     ratio_text = "; ".join(f"**{k}** {v:g}×" for k, v in doc["ratios"].items() if v is not None)
     window_text = (
         f"from {window['from_s']:.1f} s (every target polled once) to the end: "

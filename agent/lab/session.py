@@ -76,7 +76,14 @@ def owner_alive(status: Mapping[str, Any]) -> bool:
 
 #: What a lab peer's command line contains (with the state dir): nothing else is touched,
 #: not even a `tail -f` of the lab's log.
-PEER_PROGRAMS = ("snmpsim-command-responder", "snmpd", "influxd", "sipp", "agent.lab.web")
+PEER_PROGRAMS = (
+    "snmpsim-command-responder",
+    "snmpd",
+    "influxd",
+    "sipp",
+    "agent.lab.web",
+    "agent.lab.codecs",
+)
 
 
 def lab_processes(state_dir: Path) -> list[int]:

@@ -42,6 +42,8 @@ from tests.netlab import (
     shaper_process,
 )
 
+pytestmark = pytest.mark.netns
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 PATH_OVERHEAD_MS = 3.0  # veth, forwarding, TUN and a Python shaper's wake-up, with room to spare
 SIGMAS = 4.0
@@ -383,7 +385,6 @@ KILLED_RUN = """
 import json, time
 from tests.netlab import namespace_link
 
-pytestmark = pytest.mark.netns
 with namespace_link(shaper="tun", lifetime_s=30) as link:
     path = link.shaped(delay_ms=5)
     print(json.dumps({"namespace": link.namespace, "shaper_pid": path.pid}), flush=True)
