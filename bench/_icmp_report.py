@@ -245,15 +245,13 @@ def _notes(doc: Mapping[str, Any]) -> list[str]:
         "and handed to every raw ICMP socket within the sender's `sendto`.",
     ]
     if "raw" in (agent["socket"], fping["socket"]):
-        others = max(0, engine["strays"] - fping["whole_run"]["replies"])
         notes.append(
             "- A raw ICMP socket receives every ICMP message of the host, the other pinger's "
             "requests and replies included (and, on loopback, its own requests). The agent "
-            f"read and dropped {engine['strays']:,} echo replies not its own (fping's: "
-            f"{fping['whole_run']['replies']:,}; {others:,} more: other programs pinging on "
-            "this machine, or late replies); fping drops such replies without counting. "
-            "A datagram socket "
-            '(`icmp_mode = "dgram"`) receives only its own replies.'
+            "attaches a kernel (BPF) filter that keeps only echo replies with its identifier, "
+            f"so it read {engine['strays']:,} echo replies not its own (fping answered "
+            f"{fping['whole_run']['replies']:,}, none of which woke the agent). "
+            'A datagram socket (`icmp_mode = "dgram"`) receives only its own replies too.'
         )
     errors = engine["send_errors"] + engine["receive_errors"]
     if errors:
