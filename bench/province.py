@@ -24,7 +24,6 @@ import importlib.metadata
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,16 @@ from _common import (
     PassFigures,
     lab_devices,
 )
-from _report import AGENT, BULKWALK, EXPORTER, PollerRun, document, machine, markdown
+from _report import (
+    AGENT,
+    BULKWALK,
+    EXPORTER,
+    PollerRun,
+    checkout,
+    document,
+    machine,
+    markdown,
+)
 
 import agent
 from agent.collector import CollectorRegistry
@@ -152,23 +160,6 @@ def _spread(values: Sequence[float]) -> str:
     return ", ".join(f"{v:g}" for v in sorted(set(values)))
 
 
-def _checkout() -> str:
-    """The commit benchmarked, "+ changes" if the work tree differs from it."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit} + changes" if changed else commit
-
-
 def _header(
     host: dict[str, Any],
     settings: Settings,
@@ -182,7 +173,7 @@ def _header(
         "benchmark": "province",
         "date": time.strftime("%Y-%m-%d", now),
         "time_utc": time.strftime("%H:%M", now),
-        "checkout": _checkout(),
+        "checkout": checkout(),
         "machine": host,
         "versions": {
             "snmpsim": importlib.metadata.version("snmpsim"),

@@ -24,7 +24,7 @@ from agent.results import Result
 from agent.samples import FieldValue, Sample
 from collectors.icmp.engine import EchoEngine, IcmpMode, IcmpUnavailableError
 from collectors.icmp.stats import PingStats, summarize
-from collectors.icmp.stream import EchoStream
+from collectors.icmp.stream import Streams
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class PingCollector:
     def __init__(self, context: CollectorContext) -> None:
         mode: IcmpMode = context.icmp_mode  # type: ignore[assignment]
         self.engine = EchoEngine(mode)
-        self._streams: dict[str, EchoStream] = {}
+        self.streams = Streams(self.engine)
         self._failing: set[str] = set()
 
     @classmethod
@@ -103,25 +103,21 @@ class PingCollector:
     async def collect(self, target: Target) -> list[Sample]:
         config: PingConfig = target.config
         timestamp = time.time_ns()
-        stream = self._streams.get(target.key)
-        if stream is None or stream.stopped:
-            try:
-                address = await resolve_ipv4(target.address)
-            except OSError as exc:
-                return self._failed(target, Result.DNS_ERROR, f"cannot resolve: {exc}", timestamp)
-            try:
-                self.engine.size = config.size
-                stream = EchoStream(
-                    self.engine,
-                    address,
-                    target.interval_s / config.count,
-                    config.packet_timeout_s,
-                    idle_limit_s=3 * target.interval_s + config.packet_timeout_s,
-                )
-                stream.start()
-            except IcmpUnavailableError as exc:
-                return self._failed(target, Result.INTERNAL_ERROR, str(exc), timestamp)
-            self._streams[target.key] = stream
+        try:
+            address = await resolve_ipv4(target.address)
+        except OSError as exc:
+            return self._failed(target, Result.DNS_ERROR, f"cannot resolve: {exc}", timestamp)
+        try:
+            stream = self.streams.stream_for(
+                target.key,
+                address,
+                target.interval_s,
+                config.count,
+                config.packet_timeout_s,
+                config.size,
+            )
+        except IcmpUnavailableError as exc:
+            return self._failed(target, Result.INTERNAL_ERROR, str(exc), timestamp)
         # Nothing known yet (a new stream): wait for the first outcome, within the poll's time.
         await stream.wait_for_outcome(min(config.packet_timeout_s + 0.5, target.timeout_s / 2))
         stats = summarize(stream.take())
@@ -161,10 +157,7 @@ class PingCollector:
         return Assessment(True, latency, tuple(problems))
 
     async def close(self) -> None:
-        for stream in self._streams.values():
-            stream.stop()
-        self._streams.clear()
-        self.engine.close()
+        self.streams.close()
 
     def _failed(self, target: Target, result: Result, why: str, timestamp: int) -> list[Sample]:
         if target.key not in self._failing:

@@ -164,8 +164,11 @@ class EchoEngine:
         self._loop.add_reader(self._sock.fileno(), self._on_readable)
         log.info("ICMP: %s socket open", self._kind)
 
-    def send(self, address: str, timeout_s: float, callback: EchoCallback) -> None:
-        """Send one echo request to `address` (an IPv4 address); `callback` gets its outcome."""
+    def send(
+        self, address: str, timeout_s: float, callback: EchoCallback, size: int | None = None
+    ) -> None:
+        """Send one echo request to `address` (an IPv4 address) with `size` data bytes
+        (default: the engine's); `callback` gets its outcome."""
         self.open()
         assert self._sock is not None and self._loop is not None
         self._sequence = (self._sequence + 1) & 0xFFFF
@@ -174,7 +177,9 @@ class EchoEngine:
         if stale is not None:  # 65,536 requests to one address within one timeout
             stale.timer.cancel()
             self._lose(stale)
-        packet = echo_request(self._identifier, self._sequence, self._cookie, self.size)
+        packet = echo_request(
+            self._identifier, self._sequence, self._cookie, self.size if size is None else size
+        )
         sent_ns = time.time_ns()
         try:
             self._sock.sendto(packet, (address, 0))

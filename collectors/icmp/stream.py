@@ -27,8 +27,10 @@ class EchoStream:
         timeout_s: float,
         *,
         idle_limit_s: float,
+        size: int | None = None,
     ) -> None:
         self.engine = engine
+        self.size = size
         self.address = address
         self.spacing_s = spacing_s
         self.timeout_s = timeout_s
@@ -79,7 +81,7 @@ class EchoStream:
         def record(rtt_s: float | None, error: str | None) -> None:
             self._record(sent_ns, rtt_s, error)
 
-        self.engine.send(self.address, self.timeout_s, record)
+        self.engine.send(self.address, self.timeout_s, record, self.size)
         self._index += 1
         due = self._anchor + self._index * self.spacing_s
         if due < now:  # the loop was late by more than a spacing: skip, never burst
@@ -112,3 +114,45 @@ async def burst(
         engine.send(address, timeout_s, record)
         futures.append(future)
     return list(await asyncio.gather(*futures))
+
+
+class Streams:
+    """One engine's streams, one per target: what the ``ping`` and ``vc`` checks keep."""
+
+    def __init__(self, engine: EchoEngine) -> None:
+        self.engine = engine
+        self._streams: dict[str, EchoStream] = {}
+
+    def stream_for(
+        self,
+        key: str,
+        address: str,
+        interval_s: float,
+        count: int,
+        packet_timeout_s: float,
+        size: int | None = None,
+    ) -> EchoStream:
+        """The target's running stream, started now if it has none (or it stopped idle).
+
+        Raises IcmpUnavailableError when no ICMP socket may be opened.
+        """
+        stream = self._streams.get(key)
+        if stream is None or stream.stopped:
+            stream = EchoStream(
+                self.engine,
+                address,
+                interval_s / count,
+                packet_timeout_s,
+                # A target nobody polls for three intervals went away: its stream stops.
+                idle_limit_s=3 * interval_s + packet_timeout_s,
+                size=size,
+            )
+            stream.start()
+            self._streams[key] = stream
+        return stream
+
+    def close(self) -> None:
+        for stream in self._streams.values():
+            stream.stop()
+        self._streams.clear()
+        self.engine.close()

@@ -24,7 +24,7 @@ from agent.samples import Sample
 from collectors.icmp.collector import ping_sample, resolve_ipv4
 from collectors.icmp.engine import EchoEngine, IcmpMode, IcmpUnavailableError
 from collectors.icmp.stats import PingStats, summarize
-from collectors.icmp.stream import EchoStream, burst
+from collectors.icmp.stream import Streams, burst
 from collectors.sip.probe import options
 from collectors.tcp.probe import connect
 from collectors.vc.config import VcConfig
@@ -147,7 +147,7 @@ class VideoconferenceCollector:
     def __init__(self, context: CollectorContext) -> None:
         mode: IcmpMode = context.icmp_mode  # type: ignore[assignment]
         self.engine = EchoEngine(mode)
-        self._streams: dict[str, EchoStream] = {}
+        self.streams = Streams(self.engine)
         self._ready: dict[str, bool] = {}
 
     @classmethod
@@ -163,20 +163,12 @@ class VideoconferenceCollector:
             address = await resolve_ipv4(target.address)
         except OSError as exc:
             return self._unreachable(target, Result.DNS_ERROR, str(exc), timestamp)
-        stream = self._streams.get(target.key)
-        if stream is None or stream.stopped:
-            try:
-                stream = EchoStream(
-                    self.engine,
-                    address,
-                    target.interval_s / config.count,
-                    config.packet_timeout_s,
-                    idle_limit_s=3 * target.interval_s + config.packet_timeout_s,
-                )
-                stream.start()
-            except IcmpUnavailableError as exc:
-                return self._unreachable(target, Result.INTERNAL_ERROR, str(exc), timestamp)
-            self._streams[target.key] = stream
+        try:
+            stream = self.streams.stream_for(
+                target.key, address, target.interval_s, config.count, config.packet_timeout_s
+            )
+        except IcmpUnavailableError as exc:
+            return self._unreachable(target, Result.INTERNAL_ERROR, str(exc), timestamp)
         signalling_task = asyncio.ensure_future(probe_signalling(address, config))
         await stream.wait_for_outcome(min(config.packet_timeout_s + 0.5, target.timeout_s / 2))
         path = summarize(stream.take())
@@ -218,10 +210,7 @@ class VideoconferenceCollector:
         ]
 
     async def close(self) -> None:
-        for stream in self._streams.values():
-            stream.stop()
-        self._streams.clear()
-        self.engine.close()
+        self.streams.close()
 
     def _unreachable(
         self, target: Target, result: Result, why: str, timestamp: int
