@@ -8,8 +8,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from agent.collector import CollectorContext, Target
 from agent.schema import base_schema
 from collectors.icmp import PingCollector
@@ -111,11 +109,37 @@ def test_the_ping_check_reports_and_judges_a_poll() -> None:
     asyncio.run(run())
 
 
-def test_no_icmp_permission_is_a_clear_error() -> None:
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _in_namespace(ping_group_range: str, code: str) -> subprocess.CompletedProcess[str]:
+    """Run Python `code` in a network namespace of our own with its own ping_group_range
+    (the sysctl is per network namespace: the host's setting is not touched)."""
     if os.geteuid() != 0:
-        pytest.skip("needs root to drop the capability in a child")
-    # A child without CAP_NET_RAW and outside ping_group_range: the error says how to fix it.
-    code = textwrap.dedent(
+        missing_peer("root, to make a network namespace")
+    name = f"nmt-icmp-{os.getpid()}"
+    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
+    try:
+        return subprocess.run(
+            [
+                "ip", "netns", "exec", name, "sh", "-c",
+                "ip link set lo up && "
+                f'sysctl -q -w net.ipv4.ping_group_range="{ping_group_range}" '
+                f'&& exec "{sys.executable}" -c "$0"',
+                textwrap.dedent(code),
+            ],
+            capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def test_no_icmp_permission_is_a_clear_error() -> None:
+    # A child without CAP_NET_RAW, in a namespace whose ping_group_range admits no group:
+    # the error says how to fix it.
+    done = _in_namespace(
+        "1 0",
         """
         import os, sys
         os.setgroups([]); os.setgid(65534); os.setuid(65534)
@@ -126,29 +150,15 @@ def test_no_icmp_permission_is_a_clear_error() -> None:
             print(exc.strerror)
             sys.exit(0)
         sys.exit(1)
-        """
+        """,
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-    )
-    if done.returncode == 1:
-        pytest.skip("this host lets everyone open ICMP sockets (ping_group_range covers nobody)")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "ping_group_range" in done.stdout and "CAP_NET_RAW" in done.stdout
 
 
 def test_a_dgram_socket_where_ping_group_range_allows_it() -> None:
-    # The unprivileged kind, in a namespace of our own whose ping_group_range allows it
-    # (the sysctl is per network namespace: the host's setting is not touched).
-    if os.geteuid() != 0:
-        missing_peer("root, to make a network namespace")
-    name = f"nmt-dgram-{os.getpid()}"
-    code = textwrap.dedent(
+    done = _in_namespace(
+        "0 2147483647",
         """
         import asyncio
         from collectors.icmp.engine import EchoEngine
@@ -160,31 +170,7 @@ def test_a_dgram_socket_where_ping_group_range_allows_it() -> None:
             print(engine.kind, stats.transmitted, stats.received)
             engine.close()
         asyncio.run(main())
-        """
+        """,
     )
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-    subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
-    try:
-        done = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                name,
-                "sh",
-                "-c",
-                'ip link set lo up && sysctl -q -w net.ipv4.ping_group_range="0 2147483647" '
-                f'&& exec "{sys.executable}" -c "$0"',
-                code,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=root,
-        )
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["dgram", "10", "10"]
