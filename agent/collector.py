@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from agent.results import Result
 from agent.samples import Sample
 from agent.schema import SchemaRegistry
+from agent.settings import IcmpMode
 
 ENTRY_POINT_GROUP = "netmon.collectors"
 
@@ -59,7 +60,7 @@ class CollectorContext:
 
     schema: SchemaRegistry
     receive_buffer_bytes: int = 4 * 1024 * 1024
-    icmp_mode: str = "auto"  # auto | dgram | raw (agent.settings.ProbeSettings)
+    icmp_mode: IcmpMode = "auto"  # agent.settings.ProbeSettings
     ca_file: Path | None = None  # extra CA certificates the TLS probes trust
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from agent.availability import Assessment, State
+from agent.cli import CliState, inventory_option, pass_state, setup_logging
 from agent.collector import CollectorContext, Target
 from agent.inventory.model import Host, Inventory
 from agent.schema import base_schema
@@ -157,13 +158,7 @@ def vc() -> None:
 
 
 @vc.command("readiness")
-@click.option(
-    "-i",
-    "--inventory",
-    "inventory_path",
-    type=click.Path(path_type=Path),
-    help="Ansible inventory (directory or file); default: settings [inventory] path.",
-)
+@inventory_option
 @click.option(
     "--count", default=10, show_default=True, type=click.IntRange(2, 200), help="Echo requests."
 )
@@ -182,9 +177,9 @@ def vc() -> None:
     help="Bridge points probed at once.",
 )
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
-@click.pass_context
+@pass_state
 def readiness(
-    ctx: click.Context,
+    state: CliState,
     inventory_path: Path | None,
     count: int,
     spacing: float,
@@ -195,10 +190,6 @@ def readiness(
 
     Exit status: 0 all ready, 1 some degraded, 2 some down, 3 bad settings or inventory.
     """
-    from agent.cli import CliState, setup_logging
-
-    state = ctx.find_object(CliState)
-    assert state is not None  # the netmon group made it
     settings = state.settings
     setup_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
     points = bridge_points(state.inventory(inventory_path))

@@ -103,12 +103,15 @@ class SnmpSettings(_Strict):
     receive_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=65536)
 
 
+IcmpMode = Literal["auto", "dgram", "raw"]
+
+
 class ProbeSettings(_Strict):
     """Agent-wide settings of the active probes (ICMP, HTTP, SIP, videoconference)."""
 
     #: ICMP sockets: "dgram" needs net.ipv4.ping_group_range to include the agent's group;
     #: "raw" needs CAP_NET_RAW; "auto" tries dgram, then raw (docs: README, ICMP set-up).
-    icmp_mode: Literal["auto", "dgram", "raw"] = "auto"
+    icmp_mode: IcmpMode = "auto"
     #: Extra CA certificates (PEM) trusted by the HTTPS probes besides the system's store;
     #: a host's netmon_http_ca_file replaces it for that host.
     ca_file: Path | None = None

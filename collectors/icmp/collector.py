@@ -22,8 +22,8 @@ from agent.availability import Assessment, result_sample
 from agent.collector import CollectorContext, Target
 from agent.results import Result
 from agent.samples import FieldValue, Sample
-from collectors.icmp.engine import EchoEngine, IcmpMode, IcmpUnavailableError
-from collectors.icmp.stats import PingStats, summarize
+from collectors.icmp.engine import EchoEngine, IcmpUnavailableError
+from collectors.icmp.stats import PingStats, stats_of_fields, summarize
 from collectors.icmp.stream import Streams
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,7 @@ class PingCollector:
     config_model: ClassVar[type[PingConfig]] = PingConfig
 
     def __init__(self, context: CollectorContext) -> None:
-        mode: IcmpMode = context.icmp_mode  # type: ignore[assignment]
-        self.engine = EchoEngine(mode)
+        self.engine = EchoEngine(context.icmp_mode)
         self.streams = Streams(self.engine)
         self._failing: set[str] = set()
 
@@ -138,21 +137,12 @@ class PingCollector:
         sample = result_sample(samples)
         if sample is None:
             return Assessment(False, None, ("no result",))
-        fields = sample.fields
-        received = int(fields.get("packets_received", 0))
-        average = fields.get("average_response_ms")
-        latency = float(average) / 1000.0 if isinstance(average, int | float) else None
-        if not received:
-            code = Result(int(fields["result_code"]))
+        stats = stats_of_fields(sample.fields)
+        latency = stats.avg_ms / 1000.0 if stats.avg_ms is not None else None
+        if not stats.received:
+            code = Result(int(sample.fields["result_code"]))
             why = "no reply (100 % loss)" if code is Result.TIMEOUT else code.tag
             return Assessment(False, None, (why,))
-        stats = PingStats(
-            int(fields["packets_transmitted"]),
-            received,
-            int(fields.get("errors", 0)),
-            float(fields["percent_packet_loss"]),
-            avg_ms=float(average) if isinstance(average, int | float) else None,
-        )
         problems = loss_problems(stats, config.degraded_loss_pct, config.degraded_rtt_ms)
         return Assessment(True, latency, tuple(problems))
 

@@ -34,11 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agent.settings import IcmpMode
 from collectors.icmp.packet import COOKIE_BYTES, echo_request, parse_reply
 
 log = logging.getLogger(__name__)
 
-IcmpMode = Literal["auto", "dgram", "raw"]
 #: Called once per echo request: (round-trip seconds, None) for a reply; (None, None) when
 #: none came in time; (None, reason) when the kernel refused to send it.
 EchoCallback = Callable[[float | None, str | None], None]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.results import Result
+from agent.samples import FieldValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,4 +76,25 @@ def summarize(outcomes: Sequence[Outcome]) -> PingStats:
         stddev_ms=statistics.pstdev(rtts),
         jitter_ms=jitter,
         error=errors[-1] if errors else None,
+    )
+
+
+def stats_of_fields(fields: Mapping[str, FieldValue]) -> PingStats:
+    """The statistics a ``ping`` sample carries (fields it lacks are absent, not zero)."""
+
+    def number(name: str) -> float | None:
+        value = fields.get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+    return PingStats(
+        int(fields.get("packets_transmitted", 0)),
+        int(fields.get("packets_received", 0)),
+        int(fields.get("errors", 0)),
+        float(fields.get("percent_packet_loss", 100.0)),
+        min_ms=number("minimum_response_ms"),
+        avg_ms=number("average_response_ms"),
+        max_ms=number("maximum_response_ms"),
+        median_ms=number("median_response_ms"),
+        stddev_ms=number("standard_deviation_ms"),
+        jitter_ms=number("jitter_ms"),
     )

@@ -22,8 +22,8 @@ from agent.collector import CollectorContext, Target
 from agent.results import Result
 from agent.samples import Sample
 from collectors.icmp.collector import ping_sample, resolve_ipv4
-from collectors.icmp.engine import EchoEngine, IcmpMode, IcmpUnavailableError
-from collectors.icmp.stats import PingStats, summarize
+from collectors.icmp.engine import EchoEngine, IcmpUnavailableError
+from collectors.icmp.stats import PingStats, stats_of_fields, summarize
 from collectors.icmp.stream import Streams, burst
 from collectors.sip.probe import options
 from collectors.tcp.probe import connect
@@ -121,23 +121,8 @@ def _signalling_of(samples: Sequence[Sample]) -> Signalling | None:
 
 
 def _path_of(samples: Sequence[Sample]) -> PingStats | None:
-    for sample in samples:
-        if sample.measurement == "ping":
-            f = sample.fields
-
-            def opt(name: str, f: dict[str, bool | int | float | str] = f) -> float | None:
-                value = f.get(name)
-                return float(value) if isinstance(value, int | float) else None
-
-            return PingStats(
-                int(f.get("packets_transmitted", 0)),
-                int(f.get("packets_received", 0)),
-                int(f.get("errors", 0)),
-                float(f.get("percent_packet_loss", 100.0)),
-                avg_ms=opt("average_response_ms"),
-                jitter_ms=opt("jitter_ms"),
-            )
-    return None
+    ping = next((sample for sample in samples if sample.measurement == "ping"), None)
+    return stats_of_fields(ping.fields) if ping is not None else None
 
 
 class VideoconferenceCollector:
@@ -145,8 +130,7 @@ class VideoconferenceCollector:
     config_model: ClassVar[type[VcConfig]] = VcConfig
 
     def __init__(self, context: CollectorContext) -> None:
-        mode: IcmpMode = context.icmp_mode  # type: ignore[assignment]
-        self.engine = EchoEngine(mode)
+        self.engine = EchoEngine(context.icmp_mode)
         self.streams = Streams(self.engine)
         self._ready: dict[str, bool] = {}
 
