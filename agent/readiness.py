@@ -80,7 +80,7 @@ async def check_all(
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+    return "-" if value is None else f"{value:.2f}"
 
 
 def render_table(rows: Sequence[Readiness]) -> str:

@@ -82,7 +82,7 @@ _EXAMPLE_QUERIES = (
     'SELECT last("state"), last("reason") FROM "availability" '
     'WHERE "check" = \'vc\' AND time > now() - 5m GROUP BY "target"',
     'SELECT mean("response_time"), min("tls_expiry_days") FROM "http_response" '
-    'WHERE time > now() - 1h GROUP BY "site"',
+    'WHERE time > now() - 1h GROUP BY "server"',
 )
 
 
