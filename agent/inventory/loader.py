@@ -173,6 +173,9 @@ class _HostReader:
             message = error["msg"]
             if error["type"] == "extra_forbidden":
                 message = "unknown setting (not one the collector knows)"
+            elif error["type"] == "missing" and variable.endswith("_url"):
+                # A probe's URL may come from netmon_url: say both ways to give it.
+                message = f"required: set {variable}, or the host's netmon_url"
             self.problem(variable, message, field)
 
     def _unknown_variables(self) -> None:

@@ -123,6 +123,25 @@ def test_missing_required_variable_names_host_and_field(inventory: Path) -> None
     assert "host dian-router-01: netmon_site: Field required" in text
 
 
+def test_a_probe_without_a_url_says_both_ways_to_give_one(inventory: Path) -> None:
+    (inventory / "host_vars" / "tdm-router-01.yml").write_text("netmon_checks: [snmp, http]\n")
+    text = problems_of(inventory)
+    assert (
+        "host tdm-router-01: netmon_http_url: required: set netmon_http_url, or the host's "
+        "netmon_url"
+    ) in text
+
+
+def test_a_url_of_another_kind_is_not_taken_for_the_probe(inventory: Path) -> None:
+    # An https front end's netmon_url is no SIP URI: the sip probe asks its own address.
+    (inventory / "host_vars" / "tdm-router-01.yml").write_text(
+        "netmon_checks: [snmp, sip, http]\nnetmon_url: https://127.0.20.1/\n"
+    )
+    found = load_inventory(inventory, CollectorRegistry.from_entry_points())
+    checks = found.hosts["tdm-router-01"].checks
+    assert checks["http"].url == "https://127.0.20.1/" and checks["sip"].url is None
+
+
 def test_every_problem_is_reported_at_once(inventory: Path) -> None:
     (inventory / "hosts.yml").write_text(
         HOSTS.replace("          netmon_site: H-DIAN\n", "").replace(
