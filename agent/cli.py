@@ -21,6 +21,7 @@ from agent.inventory.loader import load_inventory
 from agent.inventory.model import Host, Inventory
 from agent.inventory.problems import InventoryError
 from agent.output.lineprotocol import serialize
+from agent.output.spool import SpoolError
 from agent.pipeline import add_inventory_tags
 from agent.results import Result
 from agent.samples import Sample
@@ -123,7 +124,7 @@ def run(state: CliState, inventory_path: Path | None, duration: float | None) ->
     inventory = state.inventory(inventory_path)
     try:
         agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
-    except (SettingsError, ValueError) as exc:
+    except (SettingsError, ValueError, SpoolError) as exc:
         _fail(str(exc), EXIT_INVALID)
     targets = agent.scheduler.targets
     log.info(
@@ -139,13 +140,16 @@ def run(state: CliState, inventory_path: Path | None, duration: float | None) ->
     except OSError as exc:  # e.g. the /metrics port is taken
         _fail(str(exc), EXIT_FAILED)
     stats = agent.writer.stats
+    waiting = agent.buffer.lines_buffered
+    durable = settings.spool.enabled
     log.info(
-        "stopped: %d samples written, %d failed, %d still buffered",
+        "stopped: %d samples written, %d quarantined, %d %s",
         stats.lines_written,
-        stats.lines_failed,
-        agent.buffer.lines_buffered,
+        stats.lines_quarantined,
+        waiting,
+        "wait in the spool for the next start" if durable else "lost with the memory buffer",
     )
-    if stats.lines_failed or agent.buffer.lines_buffered:
+    if stats.lines_quarantined or (waiting and not durable):
         sys.exit(EXIT_FAILED)
 
 

@@ -19,7 +19,8 @@ from prometheus_client import start_http_server
 from agent.availability import Assess, AvailabilityTracker, Thresholds
 from agent.collector import CollectorContext, CollectorRegistry, PolledCollector
 from agent.inventory.model import Inventory
-from agent.output.buffer import MemoryBuffer
+from agent.output.buffer import LineBuffer, MemoryBuffer
+from agent.output.spool import Spool
 from agent.output.transport_v2 import V2Transport
 from agent.output.transports import Transport, V1Transport
 from agent.output.writer import Writer
@@ -65,6 +66,23 @@ def make_transport(influx: InfluxSettings) -> Transport:
     )
 
 
+def make_buffer(settings: Settings) -> LineBuffer:
+    """The durable spool (the default), or a memory buffer when [spool] enabled = false.
+
+    Raises SpoolError when the spool directory is taken by another agent or not writable.
+    """
+    spool = settings.spool
+    if not spool.enabled:
+        return MemoryBuffer(settings.influxdb.buffer_max_lines)
+    return Spool.open(
+        spool.dir or settings.state_dir / "spool",
+        max_bytes=spool.max_bytes,
+        max_age_s=spool.max_age_s,
+        segment_bytes=spool.segment_bytes,
+        fsync_interval_s=spool.fsync_interval_s,
+    )
+
+
 def make_collectors(
     settings: Settings, registry: CollectorRegistry, inventory: Inventory, schema: SchemaRegistry
 ) -> dict[str, PolledCollector]:
@@ -104,7 +122,7 @@ class Agent:
     inventory: Inventory
     schema: SchemaRegistry
     collectors: dict[str, PolledCollector]
-    buffer: MemoryBuffer
+    buffer: LineBuffer
     writer: Writer
     pipeline: Pipeline
     scheduler: Scheduler
@@ -121,9 +139,10 @@ class Agent:
     ) -> Agent:
         schema = base_schema()
         collectors = make_collectors(settings, registry, inventory, schema)
-        buffer = MemoryBuffer(settings.influxdb.buffer_max_lines)
+        transport = make_transport(settings.influxdb)
+        buffer = make_buffer(settings)  # last: it locks the spool, nothing may fail after
         writer = Writer(
-            make_transport(settings.influxdb),
+            transport,
             buffer,
             batch_size=settings.influxdb.batch_size,
             flush_interval_s=settings.influxdb.flush_interval_s,
@@ -153,6 +172,7 @@ class Agent:
 
     def _register_readings(self) -> None:
         stats = self.writer.stats
+        buffer = self.buffer
         readings = [
             StatsReading(
                 "netmon_samples_written",
@@ -161,28 +181,28 @@ class Agent:
                 lambda: stats.lines_written,
             ),
             StatsReading(
-                "netmon_samples_failed",
-                "Samples InfluxDB rejected (not retried)",
+                "netmon_samples_quarantined",
+                "Samples InfluxDB refused for good, kept in the quarantine file with the reason",
                 "counter",
-                lambda: stats.lines_failed,
+                lambda: stats.lines_quarantined,
             ),
             StatsReading(
                 "netmon_write_retries",
-                "Writes retried after a retryable error",
+                "Writes retried after a retryable error (429, 5xx, auth, no answer)",
                 "counter",
                 lambda: stats.retries,
             ),
             StatsReading(
-                "netmon_buffer_samples",
-                "Samples waiting in the output buffer",
+                "netmon_spool_samples",
+                "Samples waiting for delivery (in the spool, or the memory buffer without one)",
                 "gauge",
-                lambda: self.buffer.lines_buffered,
+                lambda: buffer.lines_buffered,
             ),
             StatsReading(
-                "netmon_buffer_evicted",
-                "Samples evicted from a full output buffer",
+                "netmon_spool_evicted",
+                "Samples evicted, oldest first, because the spool reached its size or age bound",
                 "counter",
-                lambda: self.buffer.lines_evicted,
+                lambda: buffer.lines_evicted,
             ),
             StatsReading(
                 "netmon_samples_dropped",
@@ -191,6 +211,8 @@ class Agent:
                 lambda: sum(self.pipeline.stats.dropped.values()),
             ),
         ]
+        if isinstance(buffer, Spool):
+            readings.extend(spool_readings(buffer))
         snmp = self.collectors.get("snmp")
         snmp_stats: Any = getattr(snmp, "stats", None)
         if snmp_stats is not None:
@@ -227,10 +249,51 @@ class Agent:
                 for collector in self.collectors.values():
                     await collector.close()
             finally:
-                await self.writer.stop(timeout_s=10.0)
-                writer_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer_task
+                try:
+                    await self.writer.stop(timeout_s=10.0)
+                    writer_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await writer_task
+                finally:
+                    self.release()
+
+    def release(self) -> None:
+        """Let go of the spool (sync, save what was delivered, unlock). Idempotent."""
+        if isinstance(self.buffer, Spool):
+            self.buffer.release()
+
+
+def spool_readings(spool: Spool) -> list[StatsReading]:
+    """The spool's own gauges and counters (DESIGN §3: visibility of what waits on disk)."""
+    return [
+        StatsReading(
+            "netmon_spool_bytes", "Bytes of the spool's files", "gauge", lambda: spool.size_bytes
+        ),
+        StatsReading(
+            "netmon_spool_segments",
+            "Segment files in the spool",
+            "gauge",
+            lambda: spool.segment_count,
+        ),
+        StatsReading(
+            "netmon_spool_oldest_age_seconds",
+            "Age of the oldest sample not yet delivered (0 when all are delivered)",
+            "gauge",
+            spool.oldest_age_s,
+        ),
+        StatsReading(
+            "netmon_spool_replayed",
+            "Samples found undelivered in the spool when the agent started",
+            "counter",
+            lambda: spool.stats.lines_replayed,
+        ),
+        StatsReading(
+            "netmon_spool_lost",
+            "Samples lost to a damaged spool file or a failed disk write (logged)",
+            "counter",
+            lambda: spool.stats.lines_lost,
+        ),
+    ]
 
 
 class MetricsListenError(OSError):

@@ -176,7 +176,11 @@ def lab_run(
             if plan.influx is not None:
                 _summary(plan, settings, started_ns, set(points))
             stats = agent.writer.stats
-            click.echo(f"lab: {stats.lines_written} samples written, {stats.lines_failed} failed")
+            click.echo(
+                f"lab: {stats.lines_written} samples written, "
+                f"{stats.lines_quarantined} quarantined, "
+                f"{agent.buffer.lines_buffered} waiting in the spool"
+            )
             metrics = settings.metrics.listen if settings.metrics.enabled else None
             click.echo(
                 where_the_data_is(settings.influxdb.url, settings.influxdb.database, metrics)

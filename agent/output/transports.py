@@ -91,9 +91,9 @@ class Transport(Protocol):
 
 
 #: Statuses after which the same lines may succeed later. Besides overload and server errors,
-#: that is a missing database (404): a configuration mistake an operator will fix, so the
-#: lines wait in the (bounded) buffer rather than being dropped.
-_RETRYABLE = frozenset({404, 408, 429})
+#: that is wrong credentials (401, 403) and a missing database (404): configuration mistakes
+#: an operator will fix, so the lines wait in the (bounded) spool rather than being dropped.
+_RETRYABLE = frozenset({401, 403, 404, 408, 429})
 
 
 def is_retryable_status(status: int) -> bool:

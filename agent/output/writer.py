@@ -1,17 +1,30 @@
 """The InfluxDB writer: takes batches out of the buffer and delivers them through a transport.
 
-Delivery is at least once. A batch is acked only when the server accepted it; on a retryable
-failure (429, 5xx, no response) it is nacked, so its lines go back to the head of the buffer in
-their order, and the writer backs off exponentially with full jitter (a random delay between 0
-and min(max_backoff_s, initial_backoff_s · 2^failures)), so that the agents of a whole province
-do not hammer a recovering InfluxDB in step. A larger Retry-After from the server wins. A
-non-retryable failure (any other 4xx: bad line, type conflict, wrong credentials, missing
-database) cannot succeed by repetition: the batch is dropped, its lines counted as failed and
-the server's explanation logged. While InfluxDB is down, the bounded buffer keeps the newest
-lines and counts what it evicts.
+Delivery is at least once, and a batch is settled only when every line of it is either stored
+by InfluxDB or quarantined:
 
-Outputs start first and stop last: `stop` is called after the collectors have stopped, and
-drains the buffer (bounded by its timeout) before closing the transport.
+- **Retryable failures** (429, 5xx, no answer, and also 401/403/404: wrong credentials or a
+  missing database are mistakes an operator fixes, and the lines wait in the bounded spool
+  meanwhile rather than being thrown away) are retried with exponential back-off and full
+  jitter (a random delay between 0 and min(max_backoff_s, initial_backoff_s · 2^failures)), so
+  the agents of a whole province do not hammer a recovering InfluxDB in step. A larger
+  Retry-After from the server wins, up to max_retry_after_s. The batch stays with the writer
+  across retries, so the parts of it already stored are not sent again.
+- **413** (body too large for a proxy or server limit): the batch is split in halves.
+- **Refused lines** (400/422: a field type conflict, a line InfluxDB cannot parse). InfluxDB
+  stores the good lines of a batch and names the bad ones (`agent.output.rejects`). Those go
+  to the quarantine file with the server's reason (`agent.output.quarantine`), counted; the
+  rest of the batch is sent again, which stores nothing twice because InfluxDB keeps one point
+  per series and timestamp. When the answer names no line, the batch is halved until the bad
+  lines are alone.
+
+A backlog drains as fast as InfluxDB takes it: a full batch is sent as soon as the previous one
+is stored, without waiting for the flush interval (the spool interleaves the newest lines with
+the backlog, so current values reach Grafana during the drain).
+
+Outputs start first and stop last: `stop` is called after the collectors have stopped and
+drains the buffer (bounded by its timeout; with the durable spool, what is left waits on disk
+for the next start) before closing the transport.
 """
 
 from __future__ import annotations
@@ -20,8 +33,9 @@ import asyncio
 import gzip as gzip_module
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from agent.output.buffer import Batch, LineBuffer
 from agent.output.transports import Transport, WriteError
@@ -39,21 +53,36 @@ _GZIP_LEVEL = 1
 Sleep = Callable[[float], Awaitable[None]]
 
 
+class QuarantineSink(Protocol):
+    """Where refused lines go (agent.output.quarantine.Quarantine)."""
+
+    def add(self, lines: Sequence[str], reason: str, status: int | None) -> None: ...
+
+
+#: Which lines of a refused part the server's answer names, each with its own reason.
+FindRejected = Callable[[Sequence[str], str], Mapping[int, str]]
+
+
+def _names_nothing(lines: Sequence[str], message: str) -> Mapping[int, str]:
+    return {}
+
+
 @dataclass
 class WriterStats:
     """Counters since start, for the agent's own /metrics.
 
-    lines_written: lines InfluxDB accepted (including the accepted part of a partial write).
-    lines_failed: lines InfluxDB refused for good (non-retryable errors); they are not retried.
-    batches_written / batches_failed: requests accepted / refused for good.
+    lines_written: lines InfluxDB accepted.
+    lines_quarantined: lines InfluxDB refused for good; in the quarantine file, not retried.
+    batches_written: batches settled (every line stored or quarantined).
+    requests: write requests sent (a refused batch takes several).
     retries: retryable failures, each followed by a back-off and a new attempt.
     last_error: the latest failure, server's message included (never a secret); "" if none.
     """
 
     lines_written: int = 0
-    lines_failed: int = 0
+    lines_quarantined: int = 0
     batches_written: int = 0
-    batches_failed: int = 0
+    requests: int = 0
     retries: int = 0
     last_error: str = ""
 
@@ -68,6 +97,8 @@ class Writer:
     initial_backoff_s, max_backoff_s: bounds of the exponential back-off.
     max_retry_after_s: a server's Retry-After is honoured up to this, so a misconfigured proxy
       cannot park the writer for days.
+    quarantine, find_rejected: where refused lines go, and how the server's answer is read to
+      find them (without a quarantine, refused lines are only counted and logged).
     rng, sleep: injectable so that tests of the back-off are deterministic and instant.
     """
 
@@ -82,6 +113,8 @@ class Writer:
         initial_backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         max_retry_after_s: float = 300.0,
+        quarantine: QuarantineSink | None = None,
+        find_rejected: FindRejected = _names_nothing,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -99,6 +132,8 @@ class Writer:
         self._initial_backoff_s = initial_backoff_s
         self._max_backoff_s = max_backoff_s
         self._max_retry_after_s = max_retry_after_s
+        self._quarantine = quarantine
+        self._find_rejected = find_rejected
         self._rng = rng if rng is not None else random.Random()
         self._sleep = sleep
         self._failures = 0  # consecutive retryable failures: the back-off exponent
@@ -122,9 +157,7 @@ class Writer:
                 if self._stopping:
                     return
                 continue
-            delay = await self._deliver(batch)
-            if delay is not None:
-                await self._sleep(delay)
+            await self._deliver(batch)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Flush what is buffered, within `timeout_s`, then close the transport.
@@ -144,41 +177,58 @@ class Writer:
         except TimeoutError:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            logger.warning(
-                "InfluxDB writer stopped after %.1f s with %d lines undelivered (last error: %s)",
-                timeout_s,
-                self._buffer.lines_buffered,
-                self.stats.last_error or "none",
-            )
         except BaseException:
             task.cancel()  # stop() itself was cancelled: the drain must not outlive the transport
             raise
         finally:
             await self._transport.close()
+        if self._buffer.lines_buffered:
+            logger.warning(
+                "InfluxDB writer stopped with %d lines undelivered (last error: %s)",
+                self._buffer.lines_buffered,
+                self.stats.last_error or "none",
+            )
 
-    async def _deliver(self, batch: Batch) -> float | None:
-        """Send one batch; the back-off delay before the next attempt, or None."""
+    async def _deliver(self, batch: Batch) -> None:
+        """Settle one batch: every line stored or quarantined; retry until then."""
+        parts = [list(batch.lines)]  # still to send; a refused part comes back smaller
         try:
-            body = await self._encode(batch.lines)
+            while parts:
+                part = parts.pop()
+                try:
+                    await self._send(part)
+                except WriteError as error:
+                    self.stats.last_error = str(error)
+                    if error.retryable:
+                        parts.append(part)
+                        await self._back_off(len(part), error)
+                    else:
+                        parts.extend(self._refused(part, error))
+                    continue
+                self.stats.lines_written += len(part)
+                if self._failures:
+                    logger.info(
+                        "InfluxDB writes recovered after %d failed attempts", self._failures
+                    )
+                    self._failures = 0
+        except BaseException:
+            self._buffer.nack(batch)  # cancelled (stop's time-out): the lines stay buffered
+            raise
+        self._buffer.ack(batch)
+        self.stats.batches_written += 1
+
+    async def _send(self, part: Sequence[str]) -> None:
+        self.stats.requests += 1
+        try:
+            body = await self._encode(part)
             await self._transport.write(body, gzipped=self._gzip)
-        except WriteError as error:
-            return self._on_error(batch, error)
+        except WriteError:
+            raise
         except Exception as error:
             # A transport bug must not end the output for good; its text may hold anything, so
             # only its type is reported.
             logger.error("InfluxDB transport raised %s instead of WriteError", type(error).__name__)
-            unexpected = WriteError(None, f"unexpected {type(error).__name__}", retryable=True)
-            return self._on_error(batch, unexpected)
-        except BaseException:
-            self._buffer.nack(batch)  # cancelled mid-flight: the lines stay buffered
-            raise
-        self._buffer.ack(batch)
-        self.stats.lines_written += len(batch.lines)
-        self.stats.batches_written += 1
-        if self._failures:
-            logger.info("InfluxDB writes recovered after %d failed attempts", self._failures)
-            self._failures = 0
-        return None
+            raise WriteError(None, f"unexpected {type(error).__name__}", retryable=True) from None
 
     async def _encode(self, lines: Sequence[str]) -> bytes:
         # "replace": a lone surrogate from a badly decoded device string must cost one
@@ -191,36 +241,48 @@ class Writer:
             gzip_module.compress, body, compresslevel=_GZIP_LEVEL, mtime=0
         )
 
-    def _on_error(self, batch: Batch, error: WriteError) -> float | None:
-        self.stats.last_error = str(error)
-        count = len(batch.lines)
-        if error.retryable:
-            self._buffer.nack(batch)
-            self.stats.retries += 1
-            self._failures += 1
-            delay = self._backoff(error.retry_after_s)
-            logger.warning(
-                "InfluxDB write of %d lines failed (attempt %d), retrying in %.1f s: %s",
-                count,
-                self._failures,
-                delay,
-                error,
-            )
-            return delay
-        self._buffer.ack(batch)
-        rejected = error.rejected_lines
-        if rejected is None or not 0 <= rejected <= count:
-            rejected = count
-        self.stats.lines_failed += rejected
-        self.stats.lines_written += count - rejected
-        self.stats.batches_failed += 1
-        logger.error(
-            "InfluxDB refused %d of %d lines; they are dropped, not retried: %s",
-            rejected,
+    async def _back_off(self, count: int, error: WriteError) -> None:
+        self.stats.retries += 1
+        self._failures += 1
+        delay = self._backoff(error.retry_after_s)
+        logger.warning(
+            "InfluxDB write of %d lines failed (attempt %d), retrying in %.1f s: %s",
             count,
+            self._failures,
+            delay,
             error,
         )
-        return None
+        await self._sleep(delay)
+
+    def _refused(self, part: list[str], error: WriteError) -> list[list[str]]:
+        """What to send again after InfluxDB refused `part` for good; quarantines the rest."""
+        if error.status == 413 and len(part) > 1:
+            middle = len(part) // 2
+            return [part[middle:], part[:middle]]
+        named = {
+            index: reason
+            for index, reason in self._find_rejected(part, error.message).items()
+            if 0 <= index < len(part)
+        }
+        if named:
+            for index, reason in sorted(named.items()):
+                self._put_aside([part[index]], reason, error.status)
+            rest = [line for index, line in enumerate(part) if index not in named]
+            return [rest] if rest else []
+        if len(part) == 1:
+            self._put_aside(part, error.message, error.status)
+            return []
+        # The answer names no line: halve until the refused lines are alone (a batch with
+        # k bad lines costs about 2·k·log2(n) requests, and only when InfluxDB is vague).
+        middle = len(part) // 2
+        return [part[middle:], part[:middle]]
+
+    def _put_aside(self, lines: list[str], reason: str, status: int | None) -> None:
+        self.stats.lines_quarantined += len(lines)
+        if self._quarantine is not None:
+            self._quarantine.add(lines, reason, status)
+        else:
+            logger.error("InfluxDB refused %d lines for good: %s", len(lines), reason)
 
     def _backoff(self, retry_after_s: float | None) -> float:
         exponent = min(self._failures - 1, 32)  # past this the ceiling is max_backoff_s anyway

@@ -99,7 +99,12 @@ def test_failures_are_counted_logged_secret_free_and_do_not_delay_others(
     object.__setattr__(wrong, "address", sim.address)
 
     settings = load_settings(
-        None, {"NETMON_INFLUXDB_URL": influx_server.url, "NETMON_INFLUXDB_DATABASE": influx_db}
+        None,
+        {
+            "NETMON_INFLUXDB_URL": influx_server.url,
+            "NETMON_INFLUXDB_DATABASE": influx_db,
+            "NETMON_STATE_DIR": str(tmp_path / "state"),
+        },
     )
     agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points(), spread=False)
     poll_log = PollLog(agent.metrics)

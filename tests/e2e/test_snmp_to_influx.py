@@ -37,6 +37,7 @@ async def poll_every_target_once(agent: Agent) -> None:
         await collector.close()
     await agent.writer.stop(timeout_s=30)
     await writer
+    agent.release()
 
 
 def run_agent_once(
@@ -51,11 +52,14 @@ def run_agent_once(
             "NETMON_INFLUXDB_URL": influx.url,
             "NETMON_INFLUXDB_DATABASE": database,
             "NETMON_AGENT_NAME": "test-agent",
+            # Each run its own spool, beside its inventory.
+            "NETMON_STATE_DIR": str(inv.root.parent / f"state-{inv.root.name}"),
         },
     )
     agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
     asyncio.run(poll_every_target_once(agent))
-    assert agent.writer.stats.lines_failed == 0
+    assert agent.writer.stats.lines_quarantined == 0
+    assert agent.buffer.lines_buffered == 0
     assert sum(agent.pipeline.stats.dropped.values()) == 0, agent.pipeline.stats.dropped
     return agent
 

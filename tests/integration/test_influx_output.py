@@ -60,8 +60,14 @@ def write_samples(
     uint_mode: UintMode = "wrap",
     batch_size: int = 5000,
     sleep: NoSleep | None = None,
+    stop_timeout_s: float = 60,
+    undelivered: int = 0,
 ) -> WriterStats:
-    """Serialise `samples`, push them through a Writer and stop it (which drains and closes)."""
+    """Serialise `samples`, push them through a Writer and stop it (which drains and closes).
+
+    `undelivered`: how many lines must still be buffered after the stop (retried until the
+    time-out, never dropped).
+    """
     lines, skipped = serialize_many(samples, uint_mode=uint_mode)
     assert skipped == 0
 
@@ -74,12 +80,13 @@ def write_samples(
             gzip=gzip_bodies,
             rng=random.Random(1),
             sleep=sleep or NoSleep(),
+            max_backoff_s=0.5,
         )
         task = asyncio.create_task(writer.run())
         buffer.put(lines)
-        await writer.stop(60)
+        await writer.stop(stop_timeout_s)
         assert task.done()
-        assert buffer.lines_buffered == 0
+        assert buffer.lines_buffered == undelivered
         return writer.stats
 
     return asyncio.run(scenario())
@@ -133,7 +140,7 @@ def test_samples_read_back_exactly(
     samples = awkward_samples()
     stats = write_samples(v1(influx_server, influx_db), samples, gzip_bodies=gzip_bodies)
     assert stats.lines_written == len(samples)
-    assert stats.lines_failed == 0
+    assert stats.lines_quarantined == 0
     assert stats.last_error == ""
 
     rows = influx_server.rows('SELECT * FROM "interface" ORDER BY time', influx_db)
@@ -177,13 +184,13 @@ def test_native_uint_is_refused_by_influxdb_1x(influx_server: InfluxServer, infl
     # Why "wrap" is the default: 1.x answers 400 to the `u` suffix and the data is lost.
     sample = Sample("m", {}, {"c": Unsigned(5)}, T0)
     stats = write_samples(v1(influx_server, influx_db), [sample], uint_mode="native")
-    assert stats.lines_failed == 1
+    assert stats.lines_quarantined == 1
     assert stats.lines_written == 0
     assert "invalid number" in stats.last_error
 
 
 @influxdb
-def test_field_type_conflict_is_not_retried_and_counted(
+def test_field_type_conflict_is_not_retried_but_set_aside_and_counted(
     influx_server: InfluxServer, influx_db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = write_samples(v1(influx_server, influx_db), [Sample("m", {}, {"v": 1}, T0)])
@@ -196,9 +203,9 @@ def test_field_type_conflict_is_not_retried_and_counted(
             [Sample("m", {}, {"v": 1.5}, T0 + 1), Sample("m", {"ok": "1"}, {"w": 2}, T0 + 2)],
             sleep=sleep,
         )
-    assert stats.lines_failed == 1  # the conflicting line; influxd stored the other one
+    assert stats.lines_quarantined == 1  # the conflicting line; influxd stored the other one
     assert stats.lines_written == 1
-    assert stats.batches_failed == 1
+    assert stats.batches_written == 1
     assert stats.retries == 0
     assert sleep.delays == []
     assert "field type conflict" in stats.last_error
@@ -293,14 +300,21 @@ def test_wrong_password_is_refused_and_never_shown(
 
     error = asyncio.run(direct())
     assert error.status == 401
-    assert error.retryable is False
+    assert error.retryable is True  # the operator fixes the password; the lines wait
 
     transport = V1Transport(
         influx_auth_server.url, "secured2", username=ADMIN_USER, password=Secret(wrong)
     )
     shown = repr(transport) + str(transport)
-    stats = write_samples(transport, [Sample("m", {}, {"v": 1}, T0)])
-    assert stats.lines_failed == 1
+    stats = write_samples(
+        transport,
+        [Sample("m", {}, {"v": 1}, T0)],
+        sleep=asyncio.sleep,
+        stop_timeout_s=1.0,
+        undelivered=1,
+    )
+    assert stats.lines_quarantined == 0
+    assert stats.retries >= 1
     assert "HTTP 401" in stats.last_error
 
     everything = "\n".join(
@@ -313,12 +327,18 @@ def test_wrong_password_is_refused_and_never_shown(
 
 
 @influxdb
-def test_missing_credentials_are_refused(influx_auth_server: InfluxServer) -> None:
+def test_missing_credentials_are_refused_and_the_lines_kept(
+    influx_auth_server: InfluxServer,
+) -> None:
     influx_auth_server.create_database("secured3")
     stats = write_samples(
-        V1Transport(influx_auth_server.url, "secured3"), [Sample("m", {}, {"v": 1}, T0)]
+        V1Transport(influx_auth_server.url, "secured3"),
+        [Sample("m", {}, {"v": 1}, T0)],
+        sleep=asyncio.sleep,
+        stop_timeout_s=1.0,
+        undelivered=1,
     )
-    assert stats.lines_failed == 1
+    assert stats.lines_quarantined == 0
     assert "HTTP 401" in stats.last_error
 
 
@@ -483,7 +503,7 @@ def test_writer_retries_503_then_delivers() -> None:
         stats = write_samples(V1Transport(fake.url, "db"), samples, sleep=sleep)
     assert stats.retries == 1
     assert stats.lines_written == 5
-    assert stats.lines_failed == 0
+    assert stats.lines_quarantined == 0
     assert sleep.delays[0] >= 3.0
     assert [r.lines for r in fake.requests] == [serialize_many(samples)[0]] * 2
 
@@ -548,7 +568,7 @@ def test_v2_request_shape_gzip_and_errors() -> None:
         5.0,
     )
     assert unavailable.message == "try later"
-    assert (refused.status, refused.retryable) == (401, False)
+    assert (refused.status, refused.retryable) == (401, True)
     assert refused.message == "unauthorized access"
     first, _, last = fake.requests
     assert first.path == "/api/v2/write"

@@ -1,4 +1,4 @@
-"""Writer: batching, retries with back-off, drops on non-retryable errors, graceful stop.
+"""Writer: batching, retries with back-off, refused lines set aside, splitting, graceful stop.
 
 The transport is the one I/O seam; `ScriptedTransport` fails or succeeds as its script says
 and records what it was sent. Sleeping is injected, so back-off costs no time.
@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import logging
 import random
+from collections.abc import Sequence
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_retryable_failures_are_retried_until_delivered_in_order() -> None:
     assert writer.stats.retries == 3
     assert writer.stats.lines_written == 10
     assert writer.stats.batches_written == 1
-    assert writer.stats.lines_failed == 0
+    assert writer.stats.lines_quarantined == 0
     assert "Connection refused" in writer.stats.last_error
     assert len(sleep.delays) == 3
     assert 0 <= sleep.delays[0] <= 0.5  # full jitter under the first ceiling
@@ -165,45 +166,160 @@ def test_retry_after_is_capped() -> None:
     assert sleep.delays == [60.0]
 
 
-def test_non_retryable_error_drops_the_batch_and_counts_it(
+class RefusingTransport:
+    """Like InfluxDB 1.x: stores the good lines of a body, refuses (400) if any is bad.
+
+    `names_lines`: whether the 400 names the refused lines (as InfluxDB does for a parse
+    error) or only says something vague.
+    """
+
+    def __init__(self, names_lines: bool, status: int = 400) -> None:
+        self.names_lines = names_lines
+        self.status = status
+        self.stored: list[str] = []
+        self.requests = 0
+
+    async def write(self, body: bytes, *, gzipped: bool) -> None:
+        await asyncio.sleep(0)
+        self.requests += 1
+        lines = body.decode().split("\n")[:-1]
+        bad = [line for line in lines if "bad" in line]
+        self.stored.extend(line for line in lines if "bad" not in line)
+        if bad:
+            message = (
+                "partial write: " + "; ".join(f"unable to parse '{line}': invalid" for line in bad)
+                if self.names_lines
+                else "something went wrong"
+            )
+            raise WriteError(self.status, message, retryable=False)
+
+    async def close(self) -> None: ...
+
+
+class ListQuarantine:
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, int | None]] = []
+
+    def add(self, lines: Sequence[str], reason: str, status: int | None) -> None:
+        self.entries.extend((line, reason, status) for line in lines)
+
+
+def find_quoted(part: Sequence[str], message: str) -> dict[int, str]:
+    """A stand-in for agent.output.rejects: the lines quoted in "unable to parse '...'"."""
+    return {i: "invalid" for i, line in enumerate(part) if f"'{line}'" in message}
+
+
+MIXED = [*lines(0, 5), "bad v=x 5", *lines(6, 12), "bad v=y 12", *lines(13, 16)]
+
+
+def test_named_refused_lines_are_set_aside_and_the_rest_delivered() -> None:
+    transport = RefusingTransport(names_lines=True)
+    quarantine = ListQuarantine()
+    buffer = MemoryBuffer(100)
+    writer = Writer(
+        transport, buffer, quarantine=quarantine, find_rejected=find_quoted, sleep=RecordingSleep()
+    )
+    buffer.put(MIXED)
+    asyncio.run(run_until_drained(writer))
+    good = [line for line in MIXED if "bad" not in line]
+    assert sorted(set(transport.stored)) == sorted(good)
+    assert [entry[0] for entry in quarantine.entries] == ["bad v=x 5", "bad v=y 12"]
+    assert {entry[1:] for entry in quarantine.entries} == {("invalid", 400)}
+    assert writer.stats.lines_quarantined == 2
+    assert writer.stats.lines_written == len(good)
+    assert writer.stats.retries == 0
+    assert transport.requests == 2  # the batch, then its good lines once more
+    assert buffer.lines_buffered == 0
+
+
+def test_a_vague_refusal_is_halved_until_the_bad_lines_are_alone() -> None:
+    transport = RefusingTransport(names_lines=False)
+    quarantine = ListQuarantine()
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, quarantine=quarantine, sleep=RecordingSleep())
+    buffer.put(MIXED)
+    asyncio.run(run_until_drained(writer))
+    assert sorted(entry[0] for entry in quarantine.entries) == ["bad v=x 5", "bad v=y 12"]
+    assert quarantine.entries[0][1] == "something went wrong"
+    assert sorted(set(transport.stored)) == sorted(line for line in MIXED if "bad" not in line)
+    assert writer.stats.lines_quarantined == 2
+    assert writer.stats.batches_written == 1
+
+
+def test_without_a_quarantine_refused_lines_are_counted_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    message = 'unable to parse "m v=x": invalid boolean'
-    transport = ScriptedTransport(WriteError(400, message, retryable=False), None)
-    sleep = RecordingSleep()
     buffer = MemoryBuffer(100)
-    writer = Writer(transport, buffer, batch_size=5, sleep=sleep)
-    buffer.put(lines(0, 10))
-    with caplog.at_level(logging.WARNING, logger="agent.output.writer"):
+    writer = Writer(RefusingTransport(names_lines=True), buffer, find_rejected=find_quoted)
+    buffer.put(MIXED)
+    with caplog.at_level(logging.ERROR, logger="agent.output.writer"):
         asyncio.run(run_until_drained(writer))
-    assert transport.attempts == [lines(0, 5), lines(5, 10)]  # never retried
-    assert transport.delivered_lines == lines(5, 10)
-    assert writer.stats.lines_failed == 5
-    assert writer.stats.lines_written == 5
-    assert writer.stats.batches_failed == 1
-    assert writer.stats.retries == 0
-    assert sleep.delays == []
-    assert message in writer.stats.last_error
-    assert "HTTP 400" in writer.stats.last_error
-    assert message in caplog.text
+    assert writer.stats.lines_quarantined == 2
+    assert "refused 1 lines for good: invalid" in caplog.text
 
 
-def test_partial_write_counts_only_the_rejected_lines() -> None:
-    conflict = WriteError(
-        400,
-        'partial write: field type conflict: input field "v" on measurement "m" is type '
-        "float, already exists as type integer dropped=2",
-        retryable=False,
-        rejected_lines=2,
-    )
-    transport = ScriptedTransport(conflict)
+def test_too_large_is_split_not_refused() -> None:
+    class SizeLimited:
+        def __init__(self) -> None:
+            self.sizes: list[int] = []
+
+        async def write(self, body: bytes, *, gzipped: bool) -> None:
+            count = body.count(b"\n")
+            self.sizes.append(count)
+            if count > 3:
+                raise WriteError(413, "request entity too large", retryable=False)
+
+        async def close(self) -> None: ...
+
+    transport = SizeLimited()
     buffer = MemoryBuffer(100)
     writer = Writer(transport, buffer, sleep=RecordingSleep())
-    buffer.put(lines(0, 5))
+    buffer.put(lines(0, 10))
     asyncio.run(run_until_drained(writer))
-    assert writer.stats.lines_failed == 2
-    assert writer.stats.lines_written == 3
-    assert writer.stats.batches_failed == 1
+    assert writer.stats.lines_written == 10
+    assert writer.stats.lines_quarantined == 0
+    assert max(size for size in transport.sizes if size <= 3) <= 3
+    assert sum(size for size in transport.sizes if size <= 3) == 10
+
+
+def test_wrong_credentials_keep_the_lines_and_retry() -> None:
+    transport = ScriptedTransport(
+        WriteError(401, "authorization failed", retryable=True),
+        WriteError(403, "forbidden", retryable=True),
+        None,
+    )
+    buffer = MemoryBuffer(100)
+    writer = Writer(transport, buffer, sleep=RecordingSleep())
+    buffer.put(lines(0, 3))
+    asyncio.run(run_until_drained(writer))
+    assert transport.delivered_lines == lines(0, 3)
+    assert writer.stats.retries == 2
+    assert writer.stats.lines_quarantined == 0
+
+
+def test_a_retry_after_a_refusal_resends_only_what_is_left() -> None:
+    class Flaky(RefusingTransport):
+        def __init__(self) -> None:
+            super().__init__(names_lines=True)
+            self.failed_once = False
+
+        async def write(self, body: bytes, *, gzipped: bool) -> None:
+            if self.requests == 1 and not self.failed_once:
+                self.failed_once = True  # InfluxDB goes away right after refusing a line
+                raise WriteError(None, "connection reset", retryable=True)
+            await super().write(body, gzipped=gzipped)
+
+    transport = Flaky()
+    quarantine = ListQuarantine()
+    buffer = MemoryBuffer(100)
+    writer = Writer(
+        transport, buffer, quarantine=quarantine, find_rejected=find_quoted, sleep=RecordingSleep()
+    )
+    buffer.put(MIXED)
+    asyncio.run(run_until_drained(writer))
+    assert len(quarantine.entries) == 2  # not set aside twice
+    assert writer.stats.retries == 1
+    assert buffer.lines_buffered == 0
 
 
 def test_batches_never_exceed_the_batch_size() -> None:
@@ -271,7 +387,7 @@ def test_stop_times_out_during_an_outage_and_keeps_the_lines_buffered() -> None:
     asyncio.run(scenario())
     assert transport.delivered == []
     assert buffer.lines_buffered == 3  # nacked, not lost: a spool would keep them
-    assert writer.stats.lines_failed == 0
+    assert writer.stats.lines_quarantined == 0
     assert transport.closed
 
 
