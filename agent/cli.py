@@ -143,9 +143,10 @@ def run(state: CliState, inventory_path: Path | None, duration: float | None) ->
     waiting = agent.buffer.lines_buffered
     durable = settings.spool.enabled
     log.info(
-        "stopped: %d samples written, %d quarantined, %d %s",
+        "stopped: %d samples written, %d quarantined, %d evicted from the spool, %d %s",
         stats.lines_written,
         stats.lines_quarantined,
+        agent.buffer.lines_evicted,
         waiting,
         "wait in the spool for the next start" if durable else "lost with the memory buffer",
     )
@@ -307,7 +308,9 @@ def config_env() -> None:
 def main() -> None:
     from agent.lab.cli import lab
     from agent.readiness import vc
+    from agent.status import status
 
     cli.add_command(lab)
     cli.add_command(vc)
+    cli.add_command(status)
     cli()

@@ -181,6 +181,12 @@ class Agent:
                 lambda: stats.lines_written,
             ),
             StatsReading(
+                "netmon_samples_spooled",
+                "Samples handed to the spool (or memory buffer) for delivery",
+                "counter",
+                lambda: self.pipeline.stats.samples_out,
+            ),
+            StatsReading(
                 "netmon_samples_quarantined",
                 "Samples InfluxDB refused for good, kept in the quarantine file with the reason",
                 "counter",

@@ -386,10 +386,17 @@ class Spool:
             self._newest_next = self._lease_newest[batch.id]
         ranges = self._settle(batch)
         live = self.live_start
+        orphans = sum(min(end, live) - start for start, end in ranges if start < live)
+        if orphans:
+            # Their segment was evicted while the writer held them: lost now, and counted.
+            self.stats.lines_evicted += orphans
+            log.warning(
+                "spool full: evicted %d undelivered lines the writer held when their segment "
+                "went (%d evicted since start)",
+                orphans,
+                self.stats.lines_evicted,
+            )
         for start, end in ranges:
-            if start < live:
-                # Evicted by the bound while out with the writer: lost now, and counted.
-                self.stats.lines_evicted += min(end, live) - start
             self._busy.remove(max(start, live), end)
         if ranges:
             self._arrived.set()
@@ -599,11 +606,11 @@ class Spool:
             f"max_bytes {self.max_bytes}" if reason == "size" else f"max_age_s {self.max_age_s:g}"
         )
         log.warning(
-            "spool full (%s): evicted the oldest segment %s with %d undelivered lines "
+            "spool full (%s): evicted %d undelivered lines with the oldest segment %s "
             "(%d evicted since start)",
             bound,
-            segment.path.name,
             undelivered,
+            segment.path.name,
             self.stats.lines_evicted,
         )
 
@@ -670,3 +677,43 @@ class Spool:
             except OSError as exc:
                 self.stats.sync_errors += 1
                 log.error("spool: fsync of the directory failed: %s", exc.strerror)
+
+
+@dataclass(frozen=True)
+class SpoolSummary:
+    """What a spool directory holds, read without locking it (the agent may be running)."""
+
+    directory: Path
+    segments: int
+    size_bytes: int
+    end_position: int  # lines ever put
+    undelivered: int
+    oldest_undelivered_ns: int | None
+
+
+def inspect(directory: Path) -> SpoolSummary | None:
+    """Summarise the spool in `directory` read-only; None when there is none.
+
+    A record being written while this reads looks torn and is left out; nothing is repaired.
+    """
+    if not directory.is_dir():
+        return None
+    found = sorted(
+        (first, path) for path in directory.iterdir() if (first := segment_first(path)) is not None
+    )
+    records = [record for first, path in found for record in scan(path, first).records]
+    size = sum(path.stat().st_size for _, path in found)
+    acked = IntervalSet()
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        data = json.loads((directory / CHECKPOINT).read_text(encoding="utf-8"))
+        for start, end in data["acked"]:
+            acked.add(int(start), int(end))
+    undelivered = 0
+    oldest: int | None = None
+    for record in records:
+        waiting = record.count - acked.overlap(record.first, record.end)
+        if waiting:
+            undelivered += waiting
+            oldest = record.written_ns if oldest is None else min(oldest, record.written_ns)
+    end = max([records[-1].end if records else 0, *(first for first, _ in found)])
+    return SpoolSummary(directory, len(found), size, end, undelivered, oldest)

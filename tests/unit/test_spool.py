@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,9 +195,9 @@ def test_size_bound_evicts_oldest_and_counts_exactly(
         # Oldest first: what is left is the newest lines, in order.
         assert delivered[-1].endswith(" 999")
         logged = sum(
-            int(r.getMessage().split(" with ")[1].split()[0])
+            int(match.group(1))
             for r in caplog.records
-            if "evicted the oldest segment" in r.getMessage()
+            if (match := re.search(r"evicted (\d+) undelivered lines", r.getMessage()))
         )
         assert logged == spool.lines_evicted
     finally:
