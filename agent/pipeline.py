@@ -1,6 +1,8 @@
 """The pipeline between collectors and outputs: judge, enrich, check the schema, serialize.
 
-Each poll is judged for availability (`agent.availability`) before its samples move on.
+Each poll's counters are first made continuous (`agent.counters`: wraps extended, reboots held
+and marked), then the poll is judged for availability (`agent.availability`), and its samples
+move on.
 
 Every sample gets the inventory tags of its target (``site``, ``level``, ``department``,
 ``district``) and ``agent``. A sample the schema does not declare is dropped, counted and logged
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 from agent.availability import AvailabilityTracker
 from agent.collector import Target
+from agent.counters import CounterGuard
 from agent.output.buffer import LineBuffer
 from agent.output.lineprotocol import UintMode, serialize
 from agent.samples import Sample
@@ -48,12 +51,14 @@ class Pipeline:
         agent_name: str,
         uint_mode: UintMode = "wrap",
         availability: AvailabilityTracker | None = None,
+        counters: CounterGuard | None = None,
     ) -> None:
         self.schema = schema
         self.buffer = buffer
         self.agent_name = agent_name
         self.uint_mode = uint_mode
         self.availability = availability
+        self.counters = counters
         self.stats = PipelineStats()
         self._reported: set[str] = set()
 
@@ -80,9 +85,17 @@ class Pipeline:
 
     def accept_poll(self, target: Target, samples: list[Sample]) -> None:
         """One poll's samples, and its ``availability`` verdict when tracking is on."""
+        if self.counters is not None:
+            # First: the collector's tags are the row's identity, before enrichment adds more.
+            self.counters.apply(samples, self.schema)
         if self.availability is not None:
             samples = samples + self.availability.judge(target, samples)
         self.accept(samples, target.tags)
+
+    def close(self) -> None:
+        """Save what must outlive the process (the counter guard's offsets)."""
+        if self.counters is not None:
+            self.counters.close()
 
     def _drop(self, reason: str, detail: str) -> None:
         self.stats.dropped[reason] += 1

@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 
 from agent.availability import Assess, AvailabilityTracker, Thresholds
 from agent.collector import CollectorContext, CollectorRegistry, PolledCollector
+from agent.counters import CounterGuard
 from agent.inventory.model import Inventory
 from agent.output.buffer import LineBuffer, MemoryBuffer
 from agent.output.spool import Spool
@@ -154,6 +155,7 @@ class Agent:
             agent_name=settings.agent_name,
             uint_mode=settings.influxdb.uint_mode,
             availability=availability_tracker(inventory, collectors),
+            counters=CounterGuard(state_file=settings.state_dir / "counters.json"),
         )
         metrics = SelfMetrics()
         scheduler = Scheduler(
@@ -219,6 +221,8 @@ class Agent:
         ]
         if isinstance(buffer, Spool):
             readings.extend(spool_readings(buffer))
+        if self.pipeline.counters is not None:
+            readings.extend(counter_readings(self.pipeline.counters))
         snmp = self.collectors.get("snmp")
         snmp_stats: Any = getattr(snmp, "stats", None)
         if snmp_stats is not None:
@@ -255,6 +259,7 @@ class Agent:
                 for collector in self.collectors.values():
                     await collector.close()
             finally:
+                self.pipeline.close()  # the counter guard's offsets, for the next start
                 try:
                     await self.writer.stop(timeout_s=10.0)
                     writer_task.cancel()
@@ -267,6 +272,37 @@ class Agent:
         """Let go of the spool (sync, save what was delivered, unlock). Idempotent."""
         if isinstance(self.buffer, Spool):
             self.buffer.release()
+
+
+def counter_readings(guard: CounterGuard) -> list[StatsReading]:
+    """What the counter guard did (agent.counters): wraps extended, discontinuities held."""
+    stats = guard.stats
+    return [
+        StatsReading(
+            "netmon_counter_wraps",
+            "32-bit counter wraps extended (the rate across them stays exact)",
+            "counter",
+            lambda: stats.wraps,
+        ),
+        StatsReading(
+            "netmon_counter_discontinuities",
+            "Counter rows held across a discontinuity (device restart, reset, long gap)",
+            "counter",
+            lambda: stats.discontinuities,
+        ),
+        StatsReading(
+            "netmon_device_restarts",
+            "Device restarts seen (sysUpTime went back, or a coldStart/warmStart)",
+            "counter",
+            lambda: stats.device_restarts,
+        ),
+        StatsReading(
+            "netmon_counter_state_errors",
+            "Failures to read or save the counter guard's state file (logged)",
+            "counter",
+            lambda: stats.state_errors,
+        ),
+    ]
 
 
 def spool_readings(spool: Spool) -> list[StatsReading]:

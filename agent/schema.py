@@ -6,10 +6,38 @@ declares its profiles' tables when it loads them); the pipeline drops, counts an
 undeclared, and tests assert that nothing was dropped.
 
 Tags are bounded sets of values (indexed); free text belongs in fields.
+
+Counters
+--------
+A measurement names which of its fields are SNMP counters, and their width
+(``Measurement.counters``: ``{"ifHCInOctets": 64, "ifInOctets": 32}``). Those fields are written
+as **continuous counters** (the guard is `agent.counters`):
+
+- as long as nothing discontinuous happens, the written value *is* the device's raw counter, so a
+  series reads like Telegraf's and ``non_negative_derivative`` works on it as usual;
+- a 32-bit counter that wraps is extended past 2**32 (the field, an ``int``, goes on counting),
+  so the rate across the wrap is exact instead of missing;
+- at a discontinuity (the device restarted: sysUpTime went back or a coldStart trap came; the
+  row's ``ifCounterDiscontinuityTime`` changed; a 64-bit counter went down) the written value
+  stays where it was: the interval holding the event reads as no traffic, and that sample
+  carries the boolean field ``counter_discontinuity = true`` (declared automatically for every
+  measurement with counters, written only when true);
+- across an agent restart the offsets are kept (a state file), so a series neither falls back
+  to the raw counter nor jumps.
+
+So a written value equals what ``snmpget`` shows until the first wrap or discontinuity; after
+one it differs by a constant offset. The written value never goes down and never jumps, so the
+rate query for a dashboard is::
+
+    SELECT non_negative_derivative(max("ifHCInOctets"), 1s) * 8 FROM "interface"
+    WHERE $timeFilter GROUP BY time($__interval), "source", "ifName"
+
+and it shows neither a spike nor a gap at a reboot or a wrap.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,13 +57,32 @@ class FieldType(StrEnum):
 #: Tags that every sample carries, taken from the inventory (DESIGN §5).
 INVENTORY_TAGS = frozenset({"site", "level", "department", "district", "agent"})
 
+#: The field that marks a sample whose counters were held at a discontinuity (module docstring).
+COUNTER_DISCONTINUITY = "counter_discontinuity"
+#: SNMP counter widths in bits: Counter32 and Counter64 (RFC 2578 §7.1.6, §7.1.10).
+COUNTER_WIDTHS = frozenset({32, 64})
+
 
 @dataclass(frozen=True)
 class Measurement:
+    """One measurement: its tags, its typed fields, and which fields are counters.
+
+    `counters` maps a field name to its counter width in bits (32 or 64); such a field must be
+    declared an ``int`` or ``uint`` in `fields`.
+    """
+
     name: str
     tags: frozenset[str]
     fields: Mapping[str, FieldType]
     description: str = ""
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, width in self.counters.items():
+            if width not in COUNTER_WIDTHS:
+                raise ValueError(f"{self.name}.{name}: a counter is 32 or 64 bits, not {width}")
+            if self.fields.get(name) not in (FieldType.INT, FieldType.UINT):
+                raise ValueError(f"{self.name}.{name}: a counter must be an int or uint field")
 
     @functools.cached_property
     def allowed_tags(self) -> frozenset[str]:
@@ -69,6 +116,10 @@ class SchemaRegistry:
         Re-declarations merge: a later profile may add fields to `interface`, but may never
         change the type of a field already declared.
         """
+        if measurement.counters:
+            # Declared with the counters, so that a guarded sample always conforms.
+            fields = {**measurement.fields, COUNTER_DISCONTINUITY: FieldType.BOOL}
+            measurement = dataclasses.replace(measurement, fields=fields)
         known = self._measurements.get(measurement.name)
         if known is None:
             self._measurements[measurement.name] = measurement
@@ -79,15 +130,27 @@ class SchemaRegistry:
                     f"{measurement.name}.{name} is declared as {known.fields[name]} "
                     f"and again as {kind}"
                 )
+        for name, width in measurement.counters.items():
+            if known.counters.get(name, width) != width:
+                raise SchemaConflictError(
+                    f"{measurement.name}.{name} is declared a {known.counters[name]}-bit "
+                    f"counter and again a {width}-bit one"
+                )
         self._measurements[measurement.name] = Measurement(
             name=measurement.name,
             tags=known.tags | measurement.tags,
             fields={**known.fields, **measurement.fields},
             description=known.description or measurement.description,
+            counters={**known.counters, **measurement.counters},
         )
 
     def get(self, name: str) -> Measurement | None:
         return self._measurements.get(name)
+
+    def counters(self, name: str) -> Mapping[str, int]:
+        """The counter fields of measurement `name` and their widths (empty if none)."""
+        declared = self._measurements.get(name)
+        return declared.counters if declared is not None else {}
 
     def __iter__(self) -> Iterator[Measurement]:
         return iter(sorted(self._measurements.values(), key=lambda m: m.name))

@@ -24,6 +24,7 @@ RATIOS = ((AGENT, BULKWALK), (AGENT, EXPORTER), (EXPORTER, BULKWALK))
 #: RESULTS.md with its own new section and the others' sections from these files.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PROVINCE_JSON, ICMP_JSON = RESULTS_DIR / "province.json", RESULTS_DIR / "icmp.json"
+OUTAGE_JSON = RESULTS_DIR / "outage.json"
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,8 @@ def _unanswered(doc: Mapping[str, Any]) -> list[str]:
 
 
 def markdown(doc: Mapping[str, Any]) -> str:
-    """RESULTS.md after a province run `doc`: its section, then the last ICMP run's."""
-    return results_markdown(province=doc, icmp=_last_run(ICMP_JSON))
+    """RESULTS.md after a province run `doc`: its section, then the other benchmarks' last."""
+    return results_markdown(province=doc, icmp=_last_run(ICMP_JSON), outage=_last_run(OUTAGE_JSON))
 
 
 def write_results(
@@ -168,18 +169,58 @@ def write_results(
         results_markdown(
             province=province if province is not None else _last_run(PROVINCE_JSON),
             icmp=icmp if icmp is not None else _last_run(ICMP_JSON),
+            outage=_last_run(OUTAGE_JSON),
         )
     )
 
 
-def results_markdown(*, province: Mapping[str, Any] | None, icmp: Mapping[str, Any] | None) -> str:
+def results_markdown(
+    *,
+    province: Mapping[str, Any] | None,
+    icmp: Mapping[str, Any] | None,
+    outage: Mapping[str, Any] | None = None,
+) -> str:
     """RESULTS.md: one section per benchmark that has a last run."""
     sections = []
     if province is not None:
         sections.append(province_markdown(province))
     if icmp is not None:
         sections.append("\n".join(icmp_markdown(icmp)))
+    if outage is not None:
+        sections.append(outage_markdown(outage))
     return "\n".join(sections)
+
+
+def outage_markdown(doc: Mapping[str, Any]) -> str:
+    """The outage section: InfluxDB away while the agent polls the lab; nothing may be lost."""
+    f, host = doc["figures"], doc["machine"]
+    return "\n".join(
+        [
+            "# InfluxDB outage: last run",
+            "",
+            "Written by `bench/outage` (bench/outage.py); machine-readable: "
+            "`bench/results/outage.json`.",
+            "",
+            f"- **Date**: {doc['date']} (UTC {doc['time_utc']}), checkout {doc['checkout']}; "
+            f"{host['nproc']} CPUs, load average {host['load_average_1min_before']} before",
+            f"- The agent polled the whole lab for {f['warmup_s']:g} s, then the lab's influxd "
+            f"was stopped for **{f['outage_s']:g} s** and restarted on its data.",
+            f"- Normal production: {f['normal_samples_per_s']} samples/s. Backlog at the "
+            f"restart: {f['backlog_samples']} samples (spool peak {f['peak_spool_bytes']} "
+            f"bytes); {f['polls_during_outage']} polls during the outage, "
+            f"{f['polls_skipped_during_outage']} skipped.",
+            f"- Drain: first delivery {f['seconds_to_first_delivery_after_restart']} s after "
+            f"the restart (the writer's back-off), backlog gone in {f['drain_s']} s: "
+            f"**{f['drain_samples_per_s']} samples/s, {f['drain_vs_normal_rate']}× the normal "
+            f"rate**; current data (a stored point under 15 s old) was back "
+            f"{f['fresh_data_after_first_delivery_s']} s after the first delivery.",
+            f"- **Spooled {f['samples_spooled']}, stored {f['samples_stored']}** "
+            f"(InfluxDB rows, one per series and time): every point stored once: "
+            f"**{'yes' if f['every_point_stored_once'] else 'NO'}**. Evicted {f['evicted']}, "
+            f"quarantined {f['quarantined']}, write retries {f['write_retries']}.",
+            "",
+        ]
+    )
 
 
 def _last_run(path: Path) -> dict[str, Any] | None:

@@ -257,6 +257,23 @@ bind-address = {_toml_string(f"{self.bind}:{rpc_port}")}
                 )
         return rows
 
+    def point_counts(self, db: str) -> dict[str, int]:
+        """Points stored per measurement: the rows of SELECT * (one per series and time).
+
+        Exact, for the durability checks ("every point the agent produced is stored, once");
+        an answer InfluxDB truncated raises rather than undercounting.
+        """
+        counts: dict[str, int] = {}
+        for row in self.rows("SHOW MEASUREMENTS", db):
+            name = row["name"]
+            # The name is quoted as an identifier: nothing in it can become InfluxQL.
+            statement = "SELECT * FROM " + quote_identifier(name)  # noqa: S608
+            result = self.query(statement, db)["results"][0]
+            if result.get("partial"):
+                raise InfluxServerError(f"InfluxDB truncated {statement!r}: no exact count")
+            counts[name] = sum(len(series["values"]) for series in result.get("series", []))
+        return counts
+
     def create_database(self, name: str) -> None:
         self.query(f"CREATE DATABASE {quote_identifier(name)}")
 

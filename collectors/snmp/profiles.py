@@ -15,10 +15,17 @@ A profile is a YAML file under ``collectors/snmp/profiles/``::
           ifHCInOctets:
             oid: 1.3.6.1.2.1.31.1.1.1.6
             type: uint                # int | uint (Counter64) | float | str | bool
-            fallback: {name: ifInOctets, oid: 1.3.6.1.2.1.2.2.1.10, type: int}
+            counter: 64               # a Counter64: see below
+            fallback: {name: ifInOctets, oid: 1.3.6.1.2.1.2.2.1.10, type: int, counter: 32}
 
 OIDs are numeric: no MIB is resolved at run time. Field names are the MIB object names.
 A ``fallback`` column is walked only when some row lacks the preferred column.
+
+``counter: 32`` / ``counter: 64`` marks a column whose SMI type is Counter32 / Counter64 (say it
+for every counter: the MIB, not the device, decides). The schema then knows it as a counter and
+the agent writes it as a continuous counter: wraps extended, discontinuities held flat and
+marked (`agent.schema`, `agent.counters`). A counter column is an ``int`` or ``uint`` field,
+never a tag. Gauges (ifSpeed, ifHighSpeed) and TimeTicks (sysUpTime) are not counters.
 """
 
 from __future__ import annotations
@@ -28,9 +35,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agent.schema import FieldType, Measurement, SchemaRegistry
 
@@ -42,10 +50,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+CounterWidth = Literal[32, 64]
+
+
+def _check_counter(counter: CounterWidth | None, kind: FieldType, tag: bool = False) -> None:
+    if counter is None:
+        return
+    if kind not in (FieldType.INT, FieldType.UINT):
+        raise ValueError(f"a counter column is of type int or uint, not {kind}")
+    if tag:
+        raise ValueError("a counter column cannot be a tag")
+
+
 class FallbackSpec(_Strict):
     name: str
     oid: str = Field(pattern=OID_PATTERN)
     type: FieldType
+    counter: CounterWidth | None = None
+
+    @model_validator(mode="after")
+    def _counter_is_a_number(self) -> Self:
+        _check_counter(self.counter, self.type)
+        return self
 
 
 class ColumnSpec(_Strict):
@@ -53,7 +79,13 @@ class ColumnSpec(_Strict):
     type: FieldType = FieldType.STR
     tag: bool = False
     unit: str = ""
+    counter: CounterWidth | None = None
     fallback: FallbackSpec | None = None
+
+    @model_validator(mode="after")
+    def _counter_is_a_number(self) -> Self:
+        _check_counter(self.counter, self.type, self.tag)
+        return self
 
 
 class TableSpec(_Strict):
@@ -83,6 +115,7 @@ class Column:
     type: FieldType
     tag: bool
     fallback: Column | None = None
+    counter: int | None = None  # counter width in bits, None when not a counter
 
 
 @dataclass(frozen=True)
@@ -106,6 +139,7 @@ class Profile:
                 name="snmp",
                 tags=frozenset({"source", *scalar_tags}),
                 fields={c.name: c.type for c in self.scalars if not c.tag},
+                counters=_counters(self.scalars),
             )
         )
         for table in self.tables:
@@ -117,7 +151,24 @@ class Profile:
                     fields[column.fallback.name] = column.fallback.type
             tags = {"source", "sysName", table.index_tag}
             tags |= {c.name for c in table.columns if c.tag}
-            schema.declare(Measurement(table.measurement, frozenset(tags), fields))
+            schema.declare(
+                Measurement(
+                    table.measurement,
+                    frozenset(tags),
+                    fields,
+                    counters=_counters(table.columns),
+                )
+            )
+
+
+def _counters(columns: tuple[Column, ...]) -> dict[str, int]:
+    """Counter widths by field name, fallbacks included."""
+    widths: dict[str, int] = {}
+    for column in columns:
+        for each in (column, column.fallback):
+            if each is not None and each.counter is not None:
+                widths[each.name] = each.counter
+    return widths
 
 
 class ProfileError(ValueError):
@@ -128,9 +179,13 @@ def _column(name: str, spec: ColumnSpec) -> Column:
     fallback = None
     if spec.fallback is not None:
         fallback = Column(
-            spec.fallback.name, parse_oid(spec.fallback.oid), spec.fallback.type, False
+            spec.fallback.name,
+            parse_oid(spec.fallback.oid),
+            spec.fallback.type,
+            False,
+            counter=spec.fallback.counter,
         )
-    return Column(name, parse_oid(spec.oid), spec.type, spec.tag, fallback)
+    return Column(name, parse_oid(spec.oid), spec.type, spec.tag, fallback, spec.counter)
 
 
 def compile_profile(spec: ProfileSpec) -> Profile:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.lab.influxdb import InfluxServer, quote_identifier
 from agent.lab.process import free_tcp_port
 from agent.status import AgentReading, read_metrics
 from tests.e2e.labinv import InventoryWriter
@@ -117,18 +116,6 @@ class AgentProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=30)
-
-
-def count_points(influx: InfluxServer, database: str) -> dict[str, int]:
-    """Points stored per measurement: every row of SELECT * (one per series and time)."""
-    counts: dict[str, int] = {}
-    for row in influx.rows("SHOW MEASUREMENTS", database):
-        name = row["name"]
-        answer = influx.query(f"SELECT * FROM {quote_identifier(name)}", database)
-        result = answer["results"][0]
-        assert not result.get("partial"), "InfluxDB truncated the answer: the count is not exact"
-        counts[name] = sum(len(series["values"]) for series in result.get("series", []))
-    return counts
 
 
 def value(reading: AgentReading, name: str) -> float:

@@ -30,7 +30,7 @@ from agent.lab.process import free_tcp_port
 from agent.output.spool import inspect
 from agent.runner import Agent
 from agent.settings import load_settings
-from tests.e2e.agentproc import INTERVAL_S, AgentProcess, count_points, fleet_inventory, value
+from tests.e2e.agentproc import INTERVAL_S, AgentProcess, fleet_inventory, value
 from tests.fixtures_snmp import SimulatedDevice
 from tests.peers import require_binary
 
@@ -87,7 +87,7 @@ def test_an_influxdb_outage_loses_nothing_and_duplicates_nothing(
     spool = inspect(tmp_path / "state" / "spool")
     assert spool is not None
     assert spool.undelivered == 0
-    stored = count_points(own_influx, DATABASE)
+    stored = own_influx.point_counts(DATABASE)
     assert sum(stored.values()) == spool.end_position, stored
     # ...including every device's polls of the outage itself.
     rows = own_influx.rows(
@@ -136,7 +136,7 @@ def test_kill_9_while_writing_replays_without_loss_or_duplicates(
     final = inspect(tmp_path / "state" / "spool")
     assert final is not None
     assert final.undelivered == 0
-    stored = count_points(own_influx, DATABASE)
+    stored = own_influx.point_counts(DATABASE)
     assert sum(stored.values()) == final.end_position, stored
 
 
