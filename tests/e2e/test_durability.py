@@ -6,6 +6,7 @@
   step; every sample spooled before the kill is stored, none twice.
 - A tiny spool bound: the oldest data is evicted, and the exact count shows in /metrics and
   in the log.
+- A slow, lossy, then black-holed InfluxDB (a TCP proxy in between) never stalls polling.
 
 The full-size version of the first one (the whole lab, 10 minutes without InfluxDB) is
 ``bench/outage``; its figures are in bench/RESULTS.md.
@@ -31,6 +32,7 @@ from agent.output.spool import inspect
 from agent.runner import Agent
 from agent.settings import load_settings
 from tests.e2e.agentproc import INTERVAL_S, AgentProcess, fleet_inventory, value
+from tests.faultproxy import FaultProxy
 from tests.fixtures_snmp import SimulatedDevice
 from tests.peers import require_binary
 
@@ -38,6 +40,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.snmpsim, pytest.mark.influxdb]
 
 #: Long enough for every device to be polled many times while InfluxDB is away.
 OUTAGE_S = 40.0
+#: The flaky-network run: 8 s of each fault, then 12 s healthy for the drain.
+RUN_S = 36.0
 DATABASE = "netmon"
 
 
@@ -199,3 +203,67 @@ def test_a_full_spool_evicts_the_oldest_and_counts_it_exactly(
     assert summary.oldest_undelivered_ns is not None
     assert summary.oldest_undelivered_ns > started_ns
     assert summary.size_bytes <= 64 * 1024
+
+
+def test_a_slow_and_flaky_influxdb_never_stalls_polling(
+    snmpsim_lab: list[SimulatedDevice],
+    own_influx: InfluxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inv = fleet_inventory(tmp_path / "inv", snmpsim_lab)
+    for name, secret in inv.env.items():
+        monkeypatch.setenv(name, secret)
+    inventory = load_inventory(inv.root, CollectorRegistry.from_entry_points())
+    with FaultProxy(("127.0.0.1", own_influx.port), seed=5) as proxy:
+        settings = load_settings(
+            None,
+            {
+                "NETMON_INFLUXDB_URL": proxy.url,
+                "NETMON_INFLUXDB_DATABASE": DATABASE,
+                "NETMON_INFLUXDB_TIMEOUT_S": "2",
+                "NETMON_STATE_DIR": str(tmp_path / "state"),
+                "NETMON_METRICS_ENABLED": "false",
+            },
+        )
+        agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
+        # Slow, then lossy, then a black hole, then healthy again for the drain.
+        timeline = [
+            (0.0, lambda: proxy.set_latency(1500, jitter_ms=500)),
+            (8.0, lambda: (proxy.set_latency(0), proxy.drop(0.5), proxy.cut_randomly(0.3))),
+            (16.0, proxy.stall),
+            (24.0, proxy.normal),
+        ]
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for at, change in timeline:
+                loop.call_later(at, change)
+            loop.call_later(RUN_S, stop.set)
+            await agent.run(stop)
+
+        asyncio.run(run())
+        faults = proxy.stats
+
+    exposed = generate_latest(agent.metrics.registry).decode()
+    # Polling went on at its pace whatever InfluxDB did: no slot skipped, every device
+    # polled in (nearly) every slot.
+    skipped = [
+        float(line.rsplit(" ", 1)[1])
+        for line in exposed.splitlines()
+        if line.startswith("netmon_polls_skipped_total{")
+    ]
+    assert sum(skipped) == 0
+    stored = own_influx.point_counts(DATABASE)
+    rows = own_influx.rows('SELECT count("result_code") FROM "snmp" GROUP BY "source"', DATABASE)
+    polls = {row["source"]: row["count"] for row in rows}
+    assert set(polls) == {device.name for device in snmpsim_lab}
+    assert min(polls.values()) >= RUN_S / INTERVAL_S - 2
+    # The network did misbehave, the writer did retry, and in the end everything arrived.
+    assert faults.dropped > 0 and faults.stalled > 0
+    assert agent.writer.stats.retries > 0
+    summary = inspect(tmp_path / "state" / "spool")
+    assert summary is not None
+    assert summary.undelivered == 0
+    assert sum(stored.values()) == summary.end_position
