@@ -21,6 +21,7 @@ from agent.collector import CollectorContext, CollectorRegistry, PolledCollector
 from agent.counters import CounterGuard
 from agent.inventory.model import Inventory
 from agent.output.buffer import LineBuffer, MemoryBuffer
+from agent.output.quarantine import Quarantine
 from agent.output.spool import Spool
 from agent.output.transport_v2 import V2Transport
 from agent.output.transports import Transport, V1Transport
@@ -148,6 +149,10 @@ class Agent:
             batch_size=settings.influxdb.batch_size,
             flush_interval_s=settings.influxdb.flush_interval_s,
             gzip=settings.influxdb.gzip,
+            quarantine=Quarantine(
+                settings.state_dir / "quarantine",
+                max_bytes=settings.influxdb.quarantine_max_bytes,
+            ),
         )
         pipeline = Pipeline(
             schema,

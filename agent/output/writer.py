@@ -33,11 +33,13 @@ import asyncio
 import gzip as gzip_module
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from agent.output.buffer import Batch, LineBuffer
+from agent.output.rejects import rejected_lines
 from agent.output.transports import Transport, WriteError
 
 logger = logging.getLogger(__name__)
@@ -54,17 +56,18 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class QuarantineSink(Protocol):
-    """Where refused lines go (agent.output.quarantine.Quarantine)."""
+    """Where refused lines go (agent.output.quarantine.Quarantine): (line, reason) pairs."""
 
-    def add(self, lines: Sequence[str], reason: str, status: int | None) -> None: ...
+    def add(self, refused: Iterable[tuple[str, str]], *, status: int | None = None) -> int: ...
 
 
 #: Which lines of a refused part the server's answer names, each with its own reason.
 FindRejected = Callable[[Sequence[str], str], Mapping[int, str]]
 
 
-def _names_nothing(lines: Sequence[str], message: str) -> Mapping[int, str]:
-    return {}
+def named_in_answer(lines: Sequence[str], message: str) -> Mapping[int, str]:
+    """The lines InfluxDB's answer names as refused (agent.output.rejects), with reasons."""
+    return {refused.index: refused.reason for refused in rejected_lines(lines, message).refused}
 
 
 @dataclass
@@ -114,7 +117,7 @@ class Writer:
         max_backoff_s: float = 30.0,
         max_retry_after_s: float = 300.0,
         quarantine: QuarantineSink | None = None,
-        find_rejected: FindRejected = _names_nothing,
+        find_rejected: FindRejected = named_in_answer,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -265,24 +268,26 @@ class Writer:
             if 0 <= index < len(part)
         }
         if named:
-            for index, reason in sorted(named.items()):
-                self._put_aside([part[index]], reason, error.status)
+            self._put_aside(
+                [(part[i], reason) for i, reason in sorted(named.items())], error.status
+            )
             rest = [line for index, line in enumerate(part) if index not in named]
             return [rest] if rest else []
         if len(part) == 1:
-            self._put_aside(part, error.message, error.status)
+            self._put_aside([(part[0], error.message)], error.status)
             return []
         # The answer names no line: halve until the refused lines are alone (a batch with
         # k bad lines costs about 2·k·log2(n) requests, and only when InfluxDB is vague).
         middle = len(part) // 2
         return [part[middle:], part[:middle]]
 
-    def _put_aside(self, lines: list[str], reason: str, status: int | None) -> None:
-        self.stats.lines_quarantined += len(lines)
+    def _put_aside(self, refused: list[tuple[str, str]], status: int | None) -> None:
+        self.stats.lines_quarantined += len(refused)
         if self._quarantine is not None:
-            self._quarantine.add(lines, reason, status)
-        else:
-            logger.error("InfluxDB refused %d lines for good: %s", len(lines), reason)
+            self._quarantine.add(refused, status=status)  # it logs each reason once
+            return
+        for reason, count in Counter(reason for _line, reason in refused).items():
+            logger.error("InfluxDB refused %d lines for good: %s", count, reason)
 
     def _backoff(self, retry_after_s: float | None) -> float:
         exponent = min(self._failures - 1, 32)  # past this the ceiling is max_backoff_s anyway

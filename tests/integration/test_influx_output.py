@@ -29,6 +29,7 @@ from agent.lab.influxdb import InfluxServer
 from agent.lab.process import free_tcp_port
 from agent.output.buffer import MemoryBuffer
 from agent.output.lineprotocol import UintMode, serialize_many, unwrap_uint
+from agent.output.quarantine import Quarantine, iter_quarantined
 from agent.output.transport_v2 import V2Transport
 from agent.output.transports import Transport, V1Transport, WriteError, parse_retry_after
 from agent.output.writer import Writer, WriterStats
@@ -212,6 +213,45 @@ def test_field_type_conflict_is_not_retried_but_set_aside_and_counted(
     assert "field type conflict" in caplog.text
     rows = influx_server.rows('SELECT * FROM "m" ORDER BY time', influx_db)
     assert [(row["time"], row["v"], row["w"]) for row in rows] == [(T0, 1, None), (T0 + 2, None, 2)]
+
+
+@influxdb
+def test_refused_lines_are_quarantined_with_the_reason_and_the_rest_delivered(
+    influx_server: InfluxServer, influx_db: str, tmp_path: Path
+) -> None:
+    """The acceptance case: a field type conflict (and an unparseable line) in a batch."""
+    first = write_samples(v1(influx_server, influx_db), [Sample("m", {}, {"v": 0.5}, T0)])
+    assert first.lines_written == 1
+    good = [f'm,host=h{i} v={i}.5,s="ok {i}" {T0 + 1 + i}' for i in range(96)]
+    conflicting = [f"m,host=bad{i} v={i}i {T0 + 1000 + i}" for i in range(3)]  # v is a float
+    unparseable = "m,host=broken v= 1"
+    batch = [*good[:40], conflicting[0], *good[40:70], unparseable, *conflicting[1:], *good[70:]]
+    quarantine = Quarantine(tmp_path / "quarantine")
+
+    async def scenario() -> WriterStats:
+        buffer = MemoryBuffer(1000)
+        writer = Writer(
+            v1(influx_server, influx_db), buffer, quarantine=quarantine, sleep=NoSleep()
+        )
+        task = asyncio.create_task(writer.run())
+        buffer.put(batch)
+        await writer.stop(60)
+        assert task.done()
+        assert buffer.lines_buffered == 0
+        return writer.stats
+
+    stats = asyncio.run(scenario())
+    kept = list(iter_quarantined(quarantine.path))
+    assert sorted(entry.line for entry in kept) == sorted([*conflicting, unparseable])
+    reasons = {entry.line: entry.reason for entry in kept}
+    assert all("field type conflict" in reasons[line] for line in conflicting)
+    assert "unable to parse" in reasons[unparseable]
+    assert {entry.status for entry in kept} == {400}
+    assert stats.lines_quarantined == 4
+    assert stats.lines_written == len(good)
+    assert stats.retries == 0
+    stored = influx_server.rows(f'SELECT "v", "host" FROM "m" WHERE time > {T0}', influx_db)
+    assert sorted(row["host"] for row in stored) == sorted(f"h{i}" for i in range(96))
 
 
 @influxdb

@@ -10,7 +10,7 @@ import asyncio
 import gzip
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pytest
 
@@ -200,8 +200,10 @@ class ListQuarantine:
     def __init__(self) -> None:
         self.entries: list[tuple[str, str, int | None]] = []
 
-    def add(self, lines: Sequence[str], reason: str, status: int | None) -> None:
-        self.entries.extend((line, reason, status) for line in lines)
+    def add(self, refused: Iterable[tuple[str, str]], *, status: int | None = None) -> int:
+        before = len(self.entries)
+        self.entries.extend((line, reason, status) for line, reason in refused)
+        return len(self.entries) - before
 
 
 def find_quoted(part: Sequence[str], message: str) -> dict[int, str]:
@@ -255,7 +257,7 @@ def test_without_a_quarantine_refused_lines_are_counted_and_logged(
     with caplog.at_level(logging.ERROR, logger="agent.output.writer"):
         asyncio.run(run_until_drained(writer))
     assert writer.stats.lines_quarantined == 2
-    assert "refused 1 lines for good: invalid" in caplog.text
+    assert "refused 2 lines for good: invalid" in caplog.text
 
 
 def test_too_large_is_split_not_refused() -> None:
