@@ -224,6 +224,16 @@ class Agent:
                 lambda: sum(self.pipeline.stats.dropped.values()),
             ),
         ]
+        quarantine = self.writer.quarantine
+        if isinstance(quarantine, Quarantine):
+            readings.append(
+                StatsReading(
+                    "netmon_quarantine_lost",
+                    "Refused samples the quarantine could not keep (disk error, or rotated out)",
+                    "counter",
+                    lambda: quarantine.stats.lost + quarantine.stats.discarded,
+                )
+            )
         if isinstance(buffer, Spool):
             readings.extend(spool_readings(buffer))
         if self.pipeline.counters is not None:

@@ -112,6 +112,11 @@ def render(reading: AgentReading, summary: SpoolSummary | None, now_ns: int) -> 
             f"   lost: {values.get('netmon_spool_lost_total', 0):.0f}"
             f"   dropped by the pipeline: {values.get('netmon_samples_dropped_total', 0):.0f}"
         )
+        if values.get("netmon_samples_quarantined_total", 0):
+            lines.append(
+                "  refused samples and InfluxDB's reasons: <state_dir>/quarantine/quarantine.jsonl"
+                " (python -m agent.output.quarantine prints them for re-sending)"
+            )
     else:
         lines.append(f"agent: not answering at {reading.url} ({reading.error})")
     if summary is None:

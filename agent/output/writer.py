@@ -144,6 +144,10 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self.stats = WriterStats()
 
+    @property
+    def quarantine(self) -> QuarantineSink | None:
+        return self._quarantine
+
     async def run(self) -> None:
         """Deliver batches until `stop`; returns once the buffer is drained after `stop`."""
         if self._task is not None and not self._task.done():
