@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,6 +71,25 @@ class LineBuffer(Protocol):
     def close(self) -> None: ...
 
 
+async def wait_until(arrived: asyncio.Event, ready: Callable[[], bool], max_wait_s: float) -> None:
+    """Wait until `ready()` holds or `max_wait_s` has passed.
+
+    `arrived` is set by whoever may have made `ready()` true (a put, a nack, close); the waiter
+    clears it before each wait, so no wake-up is lost between the test and the wait.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_wait_s
+    while not ready():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        arrived.clear()
+        try:
+            await asyncio.wait_for(arrived.wait(), remaining)
+        except TimeoutError:
+            return
+
+
 class MemoryBuffer:
     """A bounded in-memory `LineBuffer`: lost when the process exits, nothing else.
 
@@ -125,17 +144,9 @@ class MemoryBuffer:
     async def get_batch(self, max_lines: int, max_wait_s: float) -> Batch:
         if max_lines < 1:
             raise ValueError("max_lines must be at least 1")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max_wait_s
-        while len(self._queue) < max_lines and not self._closed:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                break
+        await wait_until(
+            self._arrived, lambda: len(self._queue) >= max_lines or self._closed, max_wait_s
+        )
         return self._take(max_lines)
 
     def _take(self, max_lines: int) -> Batch:

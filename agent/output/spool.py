@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.output.buffer import Batch
+from agent.output.buffer import Batch, wait_until
 from agent.output.intervals import IntervalSet, Range
 from agent.output.segment import (
     Record,
@@ -358,17 +358,9 @@ class Spool:
     async def get_batch(self, max_lines: int, max_wait_s: float) -> Batch:
         if max_lines < 1:
             raise ValueError("max_lines must be at least 1")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max_wait_s
-        while self.pending() < max_lines and not self._closed:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                break
+        await wait_until(
+            self._arrived, lambda: self.pending() >= max_lines or self._closed, max_wait_s
+        )
         return self._take(max_lines)
 
     def ack(self, batch: Batch) -> None:
