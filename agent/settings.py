@@ -108,8 +108,9 @@ class SpoolSettings(_Strict):
     enabled: bool = True
     #: Default: <state_dir>/spool. One agent per directory (it is locked).
     dir: Path | None = None
-    #: Bounds: past either, the oldest data is evicted, counted and logged. At the province's
-    #: rate (about 400 lines/s of 300 bytes) 4 GiB holds about 10 hours of an outage.
+    #: Bounds: past either, the oldest data is evicted, counted and logged. At the lab
+    #: province's rate (86 samples/s, about 500 bytes each on disk: bench/outage) 4 GiB holds
+    #: about a day of an outage.
     max_bytes: int = Field(default=4 * 1024**3, ge=64 * 1024)
     max_age_s: float = Field(default=7 * 86400.0, gt=0)
     segment_bytes: int = Field(default=8 * 1024**2, ge=16 * 1024)
