@@ -57,6 +57,7 @@ from agent.output.segment import (
     encode,
     read_record,
     scan,
+    scan_headers,
     segment_first,
     segment_name,
 )
@@ -693,7 +694,7 @@ def inspect(directory: Path) -> SpoolSummary | None:
     found = sorted(
         (first, path) for path in directory.iterdir() if (first := segment_first(path)) is not None
     )
-    records = [record for first, path in found for record in scan(path, first).records]
+    records = [record for first, path in found for record in scan_headers(path, first).records]
     size = sum(path.stat().st_size for _, path in found)
     acked = IntervalSet()
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
