@@ -100,6 +100,10 @@ def where_the_data_is(influx_url: str, database: str, metrics: str | None) -> st
         "`.venv/bin/netmon -c agent/lab/netmon-lab.toml vc readiness` checks every bridge point."
     )
     if metrics:
-        lines.append(f"Agent health: curl -s http://{metrics}/metrics | grep ^netmon_")
+        lines.append(
+            f"Agent health: curl -s http://{metrics}/metrics | grep ^netmon_ ; or, while the "
+            "agent runs, .venv/bin/netmon -c agent/lab/netmon-lab.toml status (deliveries, "
+            "the spool)"
+        )
     lines.append("Dashboards and SLA reports: not built yet (issues 7 and 8).")
     return "\n".join(lines)
