@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from agent.availability import Assessment, result_sample
 from agent.collector import CollectorContext, Target
+from agent.failurelog import FailureLog
 from agent.results import Result
 from agent.samples import FieldValue, Sample
 from agent.schema_probes import HTTP_RESPONSE
@@ -70,7 +71,7 @@ class HttpCollector:
         # Loading the system trust store costs milliseconds: once per CA file, not per poll.
         self._verifying: dict[Path | None, ssl.SSLContext] = {}
         self._inspecting: ssl.SSLContext | None = None
-        self._failing: set[str] = set()
+        self._failures = FailureLog(log)
 
     @classmethod
     def validate(cls, config: HttpConfig) -> list[tuple[str, str]]:
@@ -187,15 +188,13 @@ class HttpCollector:
     def _note(self, target: Target, config: HttpConfig, outcome: Outcome) -> None:
         # Log the change of state once; a dead site polled every minute must not flood.
         if outcome.result is Result.SUCCESS:
-            if target.key in self._failing:
-                self._failing.discard(target.key)
-                log.info("%s: HTTP check of %s succeeds again", target.host, config.public_url)
+            self._failures.recovered(
+                target.key, "%s: HTTP check of %s succeeds again", target.host, config.public_url
+            )
             return
-        level = logging.DEBUG if target.key in self._failing else logging.WARNING
-        self._failing.add(target.key)
         result = outcome.result or Result.INTERNAL_ERROR
-        log.log(
-            level,
+        self._failures.failed(
+            target.key,
             "%s: HTTP check of %s: %s: %s",
             target.host,
             config.public_url,

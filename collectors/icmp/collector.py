@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.availability import Assessment, result_sample
 from agent.collector import CollectorContext, Target
+from agent.failurelog import FailureLog
 from agent.results import Result
 from agent.samples import FieldValue, Sample
 from collectors.icmp.engine import EchoEngine, IcmpUnavailableError
@@ -93,7 +94,7 @@ class PingCollector:
     def __init__(self, context: CollectorContext) -> None:
         self.engine = EchoEngine(context.icmp_mode)
         self.streams = Streams(self.engine)
-        self._failing: set[str] = set()
+        self._failures = FailureLog(log)
 
     @classmethod
     def validate(cls, config: PingConfig) -> list[tuple[str, str]]:
@@ -150,9 +151,7 @@ class PingCollector:
         self.streams.close()
 
     def _failed(self, target: Target, result: Result, why: str, timestamp: int) -> list[Sample]:
-        if target.key not in self._failing:
-            self._failing.add(target.key)
-            log.warning("%s: ping failed: %s", target.host, why)
+        self._failures.failed(target.key, "%s: ping failed: %s", target.host, why)
         return [
             Sample(
                 "ping",
@@ -164,12 +163,10 @@ class PingCollector:
 
     def _note(self, target: Target, stats: PingStats) -> None:
         if stats.received:
-            if target.key in self._failing:
-                self._failing.discard(target.key)
-                log.info("%s: ping answers again", target.host)
-        elif stats.transmitted and target.key not in self._failing:
-            self._failing.add(target.key)
-            log.warning(
+            self._failures.recovered(target.key, "%s: ping answers again", target.host)
+        elif stats.transmitted:
+            self._failures.failed(
+                target.key,
                 "%s: no ping reply from %s (%s)",
                 target.host,
                 target.address,

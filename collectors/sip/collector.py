@@ -26,6 +26,7 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.collector import CollectorContext, Target
+from agent.failurelog import FailureLog
 from agent.results import Result
 from agent.samples import FieldValue, Sample
 from agent.schema_probes import SIP
@@ -82,8 +83,7 @@ class SipCollector:
     def __init__(self, context: CollectorContext) -> None:
         context.schema.declare(SIP)  # already in the base schema; declaring it again is a no-op
         self.stats = SipStats()
-        self._failing: set[str] = set()
-        self._reported: set[tuple[str, str]] = set()
+        self._failures = FailureLog(log)
 
     @classmethod
     def validate(cls, config: SipConfig) -> list[tuple[str, str]]:
@@ -132,29 +132,22 @@ class SipCollector:
     def _count(self, target: Target, outcome: SipOutcome) -> None:
         if outcome.ignored:
             self.stats.stray_responses += outcome.ignored
-            self._log_once(target, "stray", "SIP responses to other requests skipped")
+            self._failures.once(target.host, "stray", "SIP responses to other requests skipped")
         if outcome.result is Result.BAD_RESPONSE:
             self.stats.bad_responses += 1
-            self._log_once(target, "bad_response", f"malformed SIP answer: {outcome.error}")
-
-    def _log_once(self, target: Target, what: str, message: str) -> None:
-        # A device's bad answer repeats every poll: warn once per host and kind, count always.
-        key = (target.host, what)
-        level = logging.DEBUG if key in self._reported else logging.WARNING
-        self._reported.add(key)
-        log.log(level, "%s: %s", target.host, message)
+            self._failures.once(
+                target.host, "bad_response", f"malformed SIP answer: {outcome.error}"
+            )
 
     def _note(self, target: Target, endpoint: SipEndpoint, outcome: SipOutcome) -> None:
         # Log a change of state once; repeats go to debug so many dead endpoints cannot flood.
         if outcome.result is Result.SUCCESS:
-            if target.host in self._failing:
-                self._failing.discard(target.host)
-                log.info("%s: SIP OPTIONS to %s answered again", target.host, endpoint.server)
+            self._failures.recovered(
+                target.host, "%s: SIP OPTIONS to %s answered again", target.host, endpoint.server
+            )
             return
-        level = logging.DEBUG if target.host in self._failing else logging.WARNING
-        self._failing.add(target.host)
-        log.log(
-            level,
+        self._failures.failed(
+            target.host,
             "%s: SIP OPTIONS to %s over %s: %s: %s",
             target.host,
             endpoint.server,

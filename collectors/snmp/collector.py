@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.collector import CollectorContext, Target
+from agent.failurelog import FailureLog
 from agent.results import Result
 from agent.samples import FieldValue, Sample
 from collectors.snmp.config import SnmpConfig, UsmCredential
@@ -43,8 +44,7 @@ class SnmpCollector:
         self.session = SnmpSession(context.receive_buffer_bytes)
         self.stats = SnmpStats()
         self._sys_names: dict[str, str] = {}
-        self._failing: set[str] = set()
-        self._reported: set[tuple[str, str]] = set()
+        self._failures = FailureLog(log)
 
     @classmethod
     def validate(cls, config: SnmpConfig) -> list[tuple[str, str]]:
@@ -100,13 +100,11 @@ class SnmpCollector:
             return self._status(target, exc.result, time.perf_counter() - started, timestamp)
         except Exception:
             log.exception("%s: SNMP poll failed inside the agent", target.host)
-            self._failing.add(target.host)
+            self._failures.mark_failing(target.host)
             return self._status(
                 target, Result.INTERNAL_ERROR, time.perf_counter() - started, timestamp
             )
-        if target.host in self._failing:
-            self._failing.discard(target.host)
-            log.info("%s: SNMP polls succeed again", target.host)
+        self._failures.recovered(target.host, "%s: SNMP polls succeed again", target.host)
         return samples
 
     def failure_samples(self, target: Target, result: Result, elapsed_s: float) -> list[Sample]:
@@ -118,16 +116,17 @@ class SnmpCollector:
 
     def _log_once(self, target: Target, what: str, message: str) -> None:
         # A device's bad answer repeats every poll: warn once per host and object, count always.
-        key = (target.host, what)
-        level = logging.DEBUG if key in self._reported else logging.WARNING
-        self._reported.add(key)
-        log.log(level, "%s: %s", target.host, message)
+        self._failures.once(target.host, what, message)
 
     def _note_failure(self, target: Target, result: Result, reason: str) -> None:
-        # Log the change of state once; repeats go to debug so 184 dead links cannot flood.
-        level = logging.DEBUG if target.host in self._failing else logging.WARNING
-        self._failing.add(target.host)
-        log.log(level, "%s (%s): SNMP %s: %s", target.host, target.address, result.tag, reason)
+        self._failures.failed(
+            target.host,
+            "%s (%s): SNMP %s: %s",
+            target.host,
+            target.address,
+            result.tag,
+            reason,
+        )
 
     def _status(
         self,

@@ -19,6 +19,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.collector import CollectorContext, Target
+from agent.failurelog import FailureLog
 from agent.results import Result
 from agent.samples import FieldValue, Sample
 from agent.schema_probes import NET_RESPONSE
@@ -51,7 +52,7 @@ class TcpCollector:
     def __init__(self, context: CollectorContext) -> None:
         context.schema.declare(NET_RESPONSE)  # in the base schema already: a no-op there
         self.stats = TcpStats()
-        self._failing: set[str] = set()
+        self._failures = FailureLog(log)
 
     @classmethod
     def validate(cls, config: TcpConfig) -> list[tuple[str, str]]:
@@ -90,14 +91,12 @@ class TcpCollector:
         # Log a change of state once; repeats go to debug so many dead ports cannot flood.
         config: TcpConfig = target.config
         if outcome.result is Result.SUCCESS:
-            if target.host in self._failing:
-                self._failing.discard(target.host)
-                log.info("%s: TCP port %d answers again", target.host, config.port)
+            self._failures.recovered(
+                target.host, "%s: TCP port %d answers again", target.host, config.port
+            )
             return
-        level = logging.DEBUG if target.host in self._failing else logging.WARNING
-        self._failing.add(target.host)
-        log.log(
-            level,
+        self._failures.failed(
+            target.host,
             "%s: TCP %s port %d: %s: %s",
             target.host,
             target.address,
