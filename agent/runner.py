@@ -77,7 +77,7 @@ def make_buffer(settings: Settings) -> LineBuffer:
     if not spool.enabled:
         return MemoryBuffer(settings.influxdb.buffer_max_lines)
     return Spool.open(
-        spool.dir or settings.state_dir / "spool",
+        settings.spool_dir,
         max_bytes=spool.max_bytes,
         max_age_s=spool.max_age_s,
         segment_bytes=spool.segment_bytes,
@@ -150,7 +150,7 @@ class Agent:
             flush_interval_s=settings.influxdb.flush_interval_s,
             gzip=settings.influxdb.gzip,
             quarantine=Quarantine(
-                settings.state_dir / "quarantine",
+                settings.quarantine_dir,
                 max_bytes=settings.influxdb.quarantine_max_bytes,
             ),
         )

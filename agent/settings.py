@@ -154,6 +154,15 @@ class Settings(_Strict):
     snmp: SnmpSettings = SnmpSettings()
     probes: ProbeSettings = ProbeSettings()
 
+    @property
+    def spool_dir(self) -> Path:
+        return self.spool.dir or self.state_dir / "spool"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Where lines InfluxDB refused for good are kept (agent.output.quarantine)."""
+        return self.state_dir / "quarantine"
+
 
 class SettingsError(ValueError):
     """Settings that cannot be used; the message names the file or variable and the field."""

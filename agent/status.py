@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import click
@@ -41,6 +40,10 @@ class AgentReading:
     polls: dict[str, dict[str, float]] = field(default_factory=dict)  # check → result → count
     targets: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, float] = field(default_factory=dict)  # check → poll slots skipped
+
+    def value(self, name: str) -> float:
+        """An unlabelled series (0 when the agent did not expose it)."""
+        return self.values.get(name, 0.0)
 
 
 def read_metrics(url: str, timeout_s: float = 3.0) -> AgentReading:
@@ -66,10 +69,6 @@ def read_metrics(url: str, timeout_s: float = 3.0) -> AgentReading:
             elif sample.name.startswith("netmon_") and not sample.labels:
                 reading.values[sample.name] = sample.value
     return reading
-
-
-def spool_dir(settings: Settings) -> Path:
-    return settings.spool.dir or settings.state_dir / "spool"
 
 
 def _age(seconds: float) -> str:
@@ -173,7 +172,7 @@ def status(ctx: click.Context, output_format: str) -> None:
         reading = read_metrics(f"http://{metrics.listen}/metrics")
     else:
         reading = AgentReading(False, "(none)", error="[metrics] enabled = false")
-    summary = inspect(spool_dir(settings))
+    summary = inspect(settings.spool_dir)
     now = time.time_ns()
     if output_format == "json":
         click.echo(as_json(reading, summary, now))

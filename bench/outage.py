@@ -50,10 +50,6 @@ DATABASE = "netmon"
 FRESH_S = 15.0
 
 
-def value(reading: AgentReading, name: str) -> float:
-    return reading.values.get(name, 0.0)
-
-
 def newest_point_ns(influx: Any) -> int | None:
     """Time of the newest `snmp` point InfluxDB holds (what Grafana's "now" would show)."""
     try:
@@ -114,13 +110,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             started = time.monotonic()
             wait_metrics(
                 metrics,
-                lambda r: value(r, "netmon_samples_written_total") > 0,
+                lambda r: r.value("netmon_samples_written_total") > 0,
                 120,
                 "the first deliveries",
             )
             time.sleep(max(0.0, args.warmup_s - (time.monotonic() - started)))
             before = read_metrics(metrics)
-            normal_rate = value(before, "netmon_samples_spooled_total") / (
+            normal_rate = before.value("netmon_samples_spooled_total") / (
                 time.monotonic() - started
             )
             print(
@@ -133,13 +129,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             peak_bytes = 0.0
             while time.monotonic() - outage_started < args.outage_s:
                 reading = read_metrics(metrics)
-                peak_bytes = max(peak_bytes, value(reading, "netmon_spool_bytes"))
+                peak_bytes = max(peak_bytes, reading.value("netmon_spool_bytes"))
                 time.sleep(5)
             at_restart = read_metrics(metrics)
             influx.start()
             restarted = time.monotonic()
-            backlog = value(at_restart, "netmon_spool_samples")
-            written_at_restart = value(at_restart, "netmon_samples_written_total")
+            backlog = at_restart.value("netmon_spool_samples")
+            written_at_restart = at_restart.value("netmon_samples_written_total")
             print(f"outage bench: influxd back; {backlog:.0f} samples to drain", flush=True)
             first_delivery: float | None = None
             fresh_at: float | None = None  # when the newest stored point was recent again
@@ -148,7 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 reading = read_metrics(metrics)
                 now = time.monotonic()
                 if first_delivery is None and (
-                    value(reading, "netmon_samples_written_total") > written_at_restart
+                    reading.value("netmon_samples_written_total") > written_at_restart
                 ):
                     first_delivery = now
                 if first_delivery is not None:
@@ -157,7 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         lags.append(time.time() - newest / 1e9)
                         if fresh_at is None and lags[-1] < FRESH_S:
                             fresh_at = now
-                if first_delivery is not None and value(reading, "netmon_spool_samples") == 0:
+                if first_delivery is not None and reading.value("netmon_spool_samples") == 0:
                     drained = now
                     break
                 if now - restarted > 1800:
@@ -196,12 +192,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "fresh_data_after_first_delivery_s": (
                 round(fresh_at - first_delivery, 2) if fresh_at is not None else None
             ),
-            "write_retries": int(value(after, "netmon_write_retries_total")),
+            "write_retries": int(after.value("netmon_write_retries_total")),
             "samples_spooled": spool.end_position,
             "samples_stored": sum(stored.values()),
             "samples_undelivered_after_stop": spool.undelivered,
-            "evicted": int(value(after, "netmon_spool_evicted_total")),
-            "quarantined": int(value(after, "netmon_samples_quarantined_total")),
+            "evicted": int(after.value("netmon_spool_evicted_total")),
+            "quarantined": int(after.value("netmon_samples_quarantined_total")),
             "agent_exit_status": exit_status,
         }
     )

@@ -153,8 +153,9 @@ class Spool:
         self._bytes = 0
         self._acked = IntervalSet()  # delivered positions, and holes (positions with no data)
         self._busy = IntervalSet()  # acked ∪ out with the writer
-        self._leases: dict[int, list[Range]] = {}
-        self._lease_newest: dict[int, bool] = {}  # which end of the backlog a batch came from
+        # Batches out with the writer: their positions, and whether they came from the newest
+        # end of a backlog (a nacked batch is retried from the same end).
+        self._leases: dict[int, tuple[list[Range], bool]] = {}
         self._ids = itertools.count(1)
         self._newest_next = False
         self._arrived = asyncio.Event()
@@ -365,7 +366,7 @@ class Spool:
         return self._take(max_lines)
 
     def ack(self, batch: Batch) -> None:
-        ranges = self._settle(batch)
+        ranges, _newest = self._settle(batch)
         live = self.live_start
         for start, end in ranges:
             self._acked.add(max(start, live), end)
@@ -374,10 +375,8 @@ class Spool:
         self._save_checkpoint(force=self._closed)
 
     def nack(self, batch: Batch) -> None:
-        if batch.id in self._lease_newest:
-            # The same batch goes out again next: a failed delivery is retried as it was.
-            self._newest_next = self._lease_newest[batch.id]
-        ranges = self._settle(batch)
+        ranges, newest = self._settle(batch)
+        self._newest_next = newest  # a failed delivery is retried as it was
         live = self.live_start
         orphans = sum(min(end, live) - start for start, end in ranges if start < live)
         if orphans:
@@ -452,8 +451,7 @@ class Spool:
         lines, leased = self._read(ranges)
         batch = Batch(next(self._ids), tuple(lines))
         if leased:
-            self._leases[batch.id] = leased
-            self._lease_newest[batch.id] = newest
+            self._leases[batch.id] = (leased, newest)
         return batch
 
     def _pick(self, max_lines: int, newest: bool) -> list[Range]:
@@ -508,14 +506,13 @@ class Spool:
             undelivered,
         )
 
-    def _settle(self, batch: Batch) -> list[Range]:
-        ranges = self._leases.pop(batch.id, None)
-        self._lease_newest.pop(batch.id, None)
-        if ranges is None:
+    def _settle(self, batch: Batch) -> tuple[list[Range], bool]:
+        lease = self._leases.pop(batch.id, None)
+        if lease is None:
             if not batch.lines:
-                return []
+                return [], self._newest_next  # an empty batch was never out
             raise ValueError(f"batch {batch.id} is not outstanding (acked or nacked already?)")
-        return ranges
+        return lease
 
     def _write(self, data: bytes, count: int, segment: _Segment) -> bool:
         assert self._write_fd is not None

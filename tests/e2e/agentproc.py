@@ -116,7 +116,3 @@ class AgentProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=30)
-
-
-def value(reading: AgentReading, name: str) -> float:
-    return reading.values.get(name, 0.0)

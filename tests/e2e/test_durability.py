@@ -31,7 +31,7 @@ from agent.lab.process import free_tcp_port
 from agent.output.spool import inspect
 from agent.runner import Agent
 from agent.settings import load_settings
-from tests.e2e.agentproc import INTERVAL_S, AgentProcess, fleet_inventory, value
+from tests.e2e.agentproc import INTERVAL_S, AgentProcess, fleet_inventory
 from tests.faultproxy import FaultProxy
 from tests.fixtures_snmp import SimulatedDevice
 from tests.peers import require_binary
@@ -62,7 +62,7 @@ def test_an_influxdb_outage_loses_nothing_and_duplicates_nothing(
     try:
         agent.start()
         agent.wait_for(
-            "the first deliveries", lambda r: value(r, "netmon_samples_written_total") > 0, 60
+            "the first deliveries", lambda r: r.value("netmon_samples_written_total") > 0, 60
         )
         own_influx.stop()
         outage_from = time.time_ns()
@@ -73,9 +73,9 @@ def test_an_influxdb_outage_loses_nothing_and_duplicates_nothing(
         agent.wait_for(
             "the spool to drain after the outage",
             lambda r: (
-                value(r, "netmon_spool_samples") == 0
-                and value(r, "netmon_samples_written_total")
-                >= value(during, "netmon_samples_spooled_total")
+                r.value("netmon_spool_samples") == 0
+                and r.value("netmon_samples_written_total")
+                >= during.value("netmon_samples_spooled_total")
             ),
             180,
         )
@@ -84,8 +84,8 @@ def test_an_influxdb_outage_loses_nothing_and_duplicates_nothing(
         agent.close()
 
     # While InfluxDB was away the data waited in the spool, and polling went on unhindered.
-    assert value(during, "netmon_spool_samples") > 0
-    assert value(during, "netmon_write_retries_total") > 0
+    assert during.value("netmon_spool_samples") > 0
+    assert during.value("netmon_write_retries_total") > 0
     assert during.skipped.get("snmp", 0) == 0
     # Every sample the agent ever spooled is in InfluxDB, exactly once.
     spool = inspect(tmp_path / "state" / "spool")
@@ -112,7 +112,7 @@ def test_kill_9_while_writing_replays_without_loss_or_duplicates(
     try:
         agent.start()
         agent.wait_for(
-            "a few hundred deliveries", lambda r: value(r, "netmon_samples_written_total") > 300, 90
+            "a few hundred deliveries", lambda r: r.value("netmon_samples_written_total") > 300, 90
         )
         before_kill = agent.metrics()
         agent.kill()
@@ -122,8 +122,8 @@ def test_kill_9_while_writing_replays_without_loss_or_duplicates(
         agent.wait_for(
             "the replay and new deliveries",
             lambda r: (
-                value(r, "netmon_spool_samples") == 0
-                and value(r, "netmon_samples_written_total") > 100
+                r.value("netmon_spool_samples") == 0
+                and r.value("netmon_samples_written_total") > 100
             ),
             120,
         )
@@ -134,8 +134,8 @@ def test_kill_9_while_writing_replays_without_loss_or_duplicates(
 
     # Everything spooled before the kill was on disk (the spool's write happens before the
     # pipeline counts the samples as spooled); the restart needed no repair and lost nothing.
-    assert after_kill.end_position >= value(before_kill, "netmon_samples_spooled_total")
-    assert value(after_restart, "netmon_spool_lost_total") == 0
+    assert after_kill.end_position >= before_kill.value("netmon_samples_spooled_total")
+    assert after_restart.value("netmon_spool_lost_total") == 0
     assert "Traceback" not in agent.log()
     final = inspect(tmp_path / "state" / "spool")
     assert final is not None
