@@ -71,6 +71,29 @@ def write_samples(
     """
     lines, skipped = serialize_many(samples, uint_mode=uint_mode)
     assert skipped == 0
+    return write_lines(
+        transport,
+        lines,
+        gzip_bodies=gzip_bodies,
+        batch_size=batch_size,
+        sleep=sleep,
+        stop_timeout_s=stop_timeout_s,
+        undelivered=undelivered,
+    )
+
+
+def write_lines(
+    transport: Transport,
+    lines: Sequence[str],
+    *,
+    gzip_bodies: bool = False,
+    batch_size: int = 5000,
+    sleep: NoSleep | None = None,
+    stop_timeout_s: float = 60,
+    undelivered: int = 0,
+    quarantine: Quarantine | None = None,
+) -> WriterStats:
+    """Push ready lines through a Writer (see `write_samples`) and stop it."""
 
     async def scenario() -> WriterStats:
         buffer = MemoryBuffer(100_000)
@@ -82,6 +105,7 @@ def write_samples(
             rng=random.Random(1),
             sleep=sleep or NoSleep(),
             max_backoff_s=0.5,
+            quarantine=quarantine,
         )
         task = asyncio.create_task(writer.run())
         buffer.put(lines)
@@ -227,20 +251,7 @@ def test_refused_lines_are_quarantined_with_the_reason_and_the_rest_delivered(
     unparseable = "m,host=broken v= 1"
     batch = [*good[:40], conflicting[0], *good[40:70], unparseable, *conflicting[1:], *good[70:]]
     quarantine = Quarantine(tmp_path / "quarantine")
-
-    async def scenario() -> WriterStats:
-        buffer = MemoryBuffer(1000)
-        writer = Writer(
-            v1(influx_server, influx_db), buffer, quarantine=quarantine, sleep=NoSleep()
-        )
-        task = asyncio.create_task(writer.run())
-        buffer.put(batch)
-        await writer.stop(60)
-        assert task.done()
-        assert buffer.lines_buffered == 0
-        return writer.stats
-
-    stats = asyncio.run(scenario())
+    stats = write_lines(v1(influx_server, influx_db), batch, quarantine=quarantine)
     kept = list(iter_quarantined(quarantine.path))
     assert sorted(entry.line for entry in kept) == sorted([*conflicting, unparseable])
     reasons = {entry.line: entry.reason for entry in kept}
