@@ -246,6 +246,41 @@ def _print_samples(samples: list[Sample], output_format: str, settings: Settings
             click.echo(line)
 
 
+@cli.command()
+@click.argument("host")
+@inventory_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@pass_state
+def discover(state: CliState, host: str, inventory_path: Path | None, output_format: str) -> None:
+    """Show which SNMP profile HOST gets (by its sysObjectID) and what it will collect.
+
+    Polls HOST once, as the agent would, and writes nothing. Exit status 1 when the device
+    does not answer.
+    """
+    from collectors.snmp import discover as discovery
+
+    settings = state.settings
+    setup_logging(settings.log_level)
+    found = _find_host(state.inventory(inventory_path), host)
+    target = discovery.snmp_target(found.targets())
+    if target is None:
+        _fail(f"host {found.name!r} has no snmp check (netmon_checks)", EXIT_USAGE)
+        raise AssertionError("unreachable")
+    result = discovery.run(target, settings.snmp.receive_buffer_bytes)
+    if output_format == "json":
+        click.echo(discovery.as_json(result))
+    else:
+        click.echo("\n".join(discovery.render(result)))
+    if not discovery.succeeded(result):
+        sys.exit(EXIT_FAILED)
+
+
 @cli.group()
 def inventory() -> None:
     """Check the inventory, or show what the agent resolves for a host."""

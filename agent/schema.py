@@ -76,6 +76,10 @@ class Measurement:
     fields: Mapping[str, FieldType]
     description: str = ""
     counters: Mapping[str, int] = field(default_factory=dict)
+    #: What a numeric field counts ("percent", "centiseconds", ...), for dashboards and docs.
+    units: Mapping[str, str] = field(default_factory=dict)
+    #: An integer field's enumeration (the MIB's names), for dashboards' value mappings.
+    enums: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, width in self.counters.items():
@@ -142,6 +146,8 @@ class SchemaRegistry:
             fields={**known.fields, **measurement.fields},
             description=known.description or measurement.description,
             counters={**known.counters, **measurement.counters},
+            units={**known.units, **measurement.units},
+            enums={**known.enums, **measurement.enums},
         )
 
     def get(self, name: str) -> Measurement | None:
@@ -202,6 +208,7 @@ def base_schema() -> SchemaRegistry:
                 "result_code": FieldType.INT,
                 "response_time": FieldType.FLOAT,
                 "values_polled": FieldType.INT,
+                "requests": FieldType.INT,
             },
             description="One row per SNMP poll of a device: its scalars and the poll's result.",
         )

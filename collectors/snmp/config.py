@@ -14,8 +14,11 @@ A credential set (``netmon_credentials.<name>``) is one of:
       priv_password: {env: NETMON_CORE_PRIV}
 
 Per host (``netmon_snmp_<field>``): ``credential`` (required), ``port`` (161), ``profiles``
-(``[system, if-mib]``), ``timeout_s`` (2.0 per request), ``retries`` (1),
-``max_repetitions`` (10 rows per column per GETBULK).
+(``[auto]``: the profile matched by the device's sysObjectID; or names of profiles, which may
+include ``auto``), ``timeout_s`` (2.0 per request), ``retries`` (1), ``max_repetitions`` (25
+rows per column per GETBULK to start with; halved per device on tooBig or timeout, and
+remembered), ``label_refresh_s`` (900: how often label columns such as ifName, ifAlias and
+ifSpeed are walked; counters are walked every poll).
 """
 
 from __future__ import annotations
@@ -101,7 +104,8 @@ SnmpCredential = Annotated[
 class SnmpConfig(_Strict):
     credential: SnmpCredential
     port: int = Field(default=161, ge=1, le=65535)
-    profiles: list[str] = Field(default_factory=lambda: ["system", "if-mib"], min_length=1)
+    profiles: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
     timeout_s: float = Field(default=2.0, gt=0, le=60)
     retries: int = Field(default=1, ge=0, le=5)
-    max_repetitions: int = Field(default=10, ge=1, le=100)
+    max_repetitions: int = Field(default=25, ge=1, le=100)
+    label_refresh_s: float = Field(default=900.0, ge=0, le=86400)

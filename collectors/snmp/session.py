@@ -62,10 +62,46 @@ _NULL = Null("")
 class SnmpRequestError(Exception):
     """A request failed; `result` classifies it, `str()` is safe to log (no secrets)."""
 
-    def __init__(self, result: Result, message: str, *, too_big: bool = False) -> None:
+    def __init__(
+        self,
+        result: Result,
+        message: str,
+        *,
+        too_big: bool = False,
+        no_such_name: int = 0,
+    ) -> None:
         self.result = result
         self.too_big = too_big  # the answer would not fit: ask for fewer rows
+        #: SNMPv1 noSuchName: the 1-based position of the OID the agent does not have.
+        self.no_such_name = no_such_name
         super().__init__(message)
+
+
+@dataclass
+class Tally:
+    """What one poll cost: requests sent and values received (the bench's values/request)."""
+
+    requests: int = 0
+    values: int = 0
+
+
+@dataclass
+class Pacing:
+    """Rows per column that one GETBULK asks a device for, learned per device.
+
+    Halved when the device answers tooBig or stops answering mid-walk (a big answer lost on
+    the way is a timeout too), and remembered: the next polls start from the learned value.
+    """
+
+    max_repetitions: int
+    reductions: int = 0
+
+    def reduce(self) -> bool:
+        if self.max_repetitions <= 1:
+            return False
+        self.max_repetitions //= 2
+        self.reductions += 1
+        return True
 
 
 @dataclass(frozen=True)
@@ -86,6 +122,37 @@ def _classify(error_indication: Any) -> SnmpRequestError:
     if isinstance(error_indication, errind.TooBig):
         return SnmpRequestError(Result.PROTOCOL_ERROR, "response too big", too_big=True)
     return SnmpRequestError(Result.BAD_RESPONSE, str(error_indication))
+
+
+def _advance(
+    rows: dict[Oid, dict[Oid, Any]],
+    cursor: dict[Oid, Oid],
+    active: list[Oid],
+    var_binds: Sequence[tuple[Any, Any]],
+    tally: Tally | None,
+) -> int:
+    """Take one GETBULK/GETNEXT answer into `rows`; ends finished columns; returns bad OIDs."""
+    done = set()
+    bad = 0
+    for position, (name, value) in enumerate(var_binds):
+        column = active[position % len(active)]
+        if column in done:
+            continue
+        oid = tuple(name)
+        if is_missing(value) or oid[: len(column)] != column:
+            done.add(column)
+            continue
+        if oid <= cursor[column]:
+            bad += 1
+            done.add(column)
+            continue
+        rows[column][oid[len(column) :]] = value
+        cursor[column] = oid
+        if tally is not None:
+            tally.values += 1
+    for column in done:
+        cursor.pop(column, None)
+    return bad
 
 
 class SnmpSession:
@@ -161,6 +228,7 @@ class SnmpSession:
         generator: Any,
         oids: Sequence[Oid],
         max_repetitions: int | None = None,
+        tally: Tally | None = None,
     ) -> Sequence[tuple[Any, Any]]:
         """Send one request through pysnmp's command generators, bypassing the hlapi.
 
@@ -194,73 +262,96 @@ class SnmpSession:
             generator.send_varbinds(
                 self.engine, addr_name, *context, 0, max_repetitions, var_binds, done
             )
-        error, status, _, answer = await future
+        if tally is not None:
+            tally.requests += 1
+        error, status, index, answer = await future
         self._tune_socket()
         if error:
             raise _classify(error)
         if status:
-            if endpoint.version == "1" and str(status) == "noSuchName":
-                return []  # SNMPv1 says "end of the MIB" this way
+            status_text = str(status)
+            position = int(index) if status_text == "noSuchName" and index else 0
             raise SnmpRequestError(
-                Result.PROTOCOL_ERROR, f"device answered {status}", too_big=str(status) == "tooBig"
+                Result.PROTOCOL_ERROR,
+                f"device answered {status_text}",
+                too_big=status_text == "tooBig",
+                no_such_name=position if 0 < position <= len(oids) else 0,
             )
         return list(answer)
 
-    async def get(self, endpoint: Endpoint, oids: Sequence[Oid]) -> dict[Oid, Any]:
-        """GET `oids`; absent objects are left out of the answer."""
-        answer = await self._send(endpoint, cmdgen.GetCommandGenerator(), oids)
-        return {tuple(name): value for name, value in answer if not is_missing(value)}
+    async def get(
+        self, endpoint: Endpoint, oids: Sequence[Oid], tally: Tally | None = None
+    ) -> dict[Oid, Any]:
+        """GET `oids`; absent objects are left out of the answer.
+
+        An SNMPv1 agent refuses a whole GET for one object it lacks (noSuchName, with its
+        position): that object is dropped and the rest asked again.
+        """
+        wanted = list(oids)
+        while wanted:
+            try:
+                answer = await self._send(
+                    endpoint, cmdgen.GetCommandGenerator(), wanted, tally=tally
+                )
+            except SnmpRequestError as exc:
+                if endpoint.version != "1" or not exc.no_such_name:
+                    raise
+                del wanted[exc.no_such_name - 1]
+                continue
+            found = {tuple(name): value for name, value in answer if not is_missing(value)}
+            if tally is not None:
+                tally.values += len(found)
+            return found
+        return {}
 
     async def walk(
-        self, endpoint: Endpoint, columns: Sequence[Oid], max_repetitions: int
+        self,
+        endpoint: Endpoint,
+        columns: Sequence[Oid],
+        pacing: Pacing,
+        tally: Tally | None = None,
     ) -> tuple[dict[Oid, dict[Oid, Any]], int]:
         """Walk table columns together; returns {column: {index: value}} and bad OIDs seen.
 
         One GETBULK carries every column still in progress (GETNEXT for SNMPv1); a column
         ends when the agent answers past its subtree. An agent that answers a non-increasing
         OID ends that column instead of looping forever (counted as a bad answer).
+        `pacing` is halved on tooBig, and once per walk on a timeout, and keeps what it learnt.
         """
         rows: dict[Oid, dict[Oid, Any]] = {column: {} for column in columns}
         cursor: dict[Oid, Oid] = {column: column for column in columns}
         bad = 0
+        timed_out = False
         while cursor:
             active = list(cursor)
             try:
                 var_binds = await self._next_rows(
-                    endpoint, [cursor[c] for c in active], max_repetitions
+                    endpoint, [cursor[c] for c in active], pacing.max_repetitions, tally
                 )
             except SnmpRequestError as exc:
-                if exc.too_big and max_repetitions > 1:
-                    max_repetitions //= 2  # the agent cannot fit that many rows: ask for fewer
+                if exc.too_big and pacing.reduce():
+                    continue  # the agent cannot fit that many rows: ask for fewer
+                if exc.result is Result.TIMEOUT and not timed_out and pacing.reduce():
+                    timed_out = True  # a big answer may have been lost: once, smaller
+                    continue
+                if endpoint.version == "1" and exc.no_such_name:
+                    # SNMPv1 says "end of the MIB" for one column by refusing the request.
+                    cursor.pop(active[exc.no_such_name - 1])
                     continue
                 raise
-            done = set()
-            for position, (name, value) in enumerate(var_binds):
-                column = active[position % len(active)]
-                if column in done:
-                    continue
-                oid = tuple(name)
-                if is_missing(value) or oid[: len(column)] != column:
-                    done.add(column)
-                    continue
-                if oid <= cursor[column]:
-                    bad += 1
-                    done.add(column)
-                    continue
-                rows[column][oid[len(column) :]] = value
-                cursor[column] = oid
             if not var_binds:
                 break
-            for column in done:
-                cursor.pop(column, None)
+            bad += _advance(rows, cursor, active, var_binds, tally)
         return rows, bad
 
     async def _next_rows(
-        self, endpoint: Endpoint, start: list[Oid], max_repetitions: int
+        self, endpoint: Endpoint, start: list[Oid], max_repetitions: int, tally: Tally | None
     ) -> Sequence[tuple[Any, Any]]:
         if endpoint.version == "1":  # SNMPv1 has no GETBULK
-            return await self._send(endpoint, cmdgen.NextCommandGenerator(), start)
-        return await self._send(endpoint, cmdgen.BulkCommandGenerator(), start, max_repetitions)
+            return await self._send(endpoint, cmdgen.NextCommandGenerator(), start, tally=tally)
+        return await self._send(
+            endpoint, cmdgen.BulkCommandGenerator(), start, max_repetitions, tally
+        )
 
     def close(self) -> None:
         dispatcher = self.engine.transport_dispatcher
