@@ -60,7 +60,7 @@ def _interfaces_only(target: Target) -> Target:
 async def _one_pass(
     scheduler: Scheduler, snmp: SnmpCollector, responders: Sequence[int]
 ) -> PassFigures:
-    values_before = snmp.stats.values_polled
+    values_before, requests_before = snmp.stats.values_polled, snmp.stats.requests
     responders_before = total_cpu_seconds(responders)
     cpu_before, wall_before = time.process_time(), time.perf_counter()
     polls = await asyncio.gather(*(scheduler.run_once(t) for t in scheduler.targets))
@@ -69,6 +69,7 @@ async def _one_pass(
     return PassFigures(
         devices_answered=sum(answered),
         values=snmp.stats.values_polled - values_before,
+        requests=snmp.stats.requests - requests_before,
         wall_s=wall,
         cpu_s=cpu,
         responders_cpu_s=total_cpu_seconds(responders) - responders_before,
@@ -80,7 +81,11 @@ async def _one_pass(
 
 
 async def _poll(
-    settings_path: Path, inventory_path: Path | None, passes: int, responders: Sequence[int]
+    settings_path: Path,
+    inventory_path: Path | None,
+    passes: int,
+    responders: Sequence[int],
+    profiles: str = "interfaces",
 ) -> dict[str, object]:
     settings = load_settings(settings_path)
     registry = CollectorRegistry.from_entry_points()
@@ -93,7 +98,9 @@ async def _poll(
     snmp = collectors.get("snmp")
     if not isinstance(snmp, SnmpCollector):
         raise SystemExit("the inventory has no SNMP targets")
-    targets = [_interfaces_only(t) for t in inventory.targets() if t.check == "snmp"]
+    targets = [t for t in inventory.targets() if t.check == "snmp"]
+    if profiles == "interfaces":
+        targets = [_interfaces_only(t) for t in targets]
     scheduler = Scheduler(
         targets,
         {"snmp": snmp},
@@ -116,9 +123,17 @@ async def _poll(
 
 
 def measure(
-    settings_path: Path, inventory_path: Path | None, passes: int, responders: Sequence[int]
+    settings_path: Path,
+    inventory_path: Path | None,
+    passes: int,
+    responders: Sequence[int],
+    profiles: str = "interfaces",
 ) -> tuple[PassFigures, list[PassFigures]]:
-    """Run this module as a child process: (warm-up pass, measured passes)."""
+    """Run this module as a child process: (warm-up pass, measured passes).
+
+    `profiles`: "interfaces" (if-mib only, like the other pollers of the province bench) or
+    "inventory" (each host's own profiles: sysObjectID-matched, the agent's default).
+    """
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -129,6 +144,8 @@ def measure(
         str(passes),
         "--responders",
         ",".join(str(pid) for pid in responders),
+        "--profiles",
+        profiles,
     ]
     process = subprocess.Popen(
         command,
@@ -157,9 +174,12 @@ def main() -> None:
     parser.add_argument("--inventory", type=Path)
     parser.add_argument("--passes", type=int, required=True)
     parser.add_argument("--responders", default="", help="PIDs of snmpsim/snmpd, comma-separated")
+    parser.add_argument("--profiles", choices=["interfaces", "inventory"], default="interfaces")
     args = parser.parse_args()
     responders = [int(pid) for pid in args.responders.split(",") if pid]
-    result = asyncio.run(_poll(args.settings, args.inventory, args.passes, responders))
+    result = asyncio.run(
+        _poll(args.settings, args.inventory, args.passes, responders, args.profiles)
+    )
     json.dump(result, sys.stdout)
 
 

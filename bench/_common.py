@@ -84,6 +84,7 @@ class PassFigures:
     responders_cpu_s: float  # snmpsim + snmpd during the same pass
     peak_rss_mib: float
     unanswered: tuple[str, ...] = ()  # hosts that gave no values in this pass
+    requests: int = 0  # SNMP requests sent (the agent only; 0 where not counted)
 
     @property
     def cpu_s_per_1000_values(self) -> float:
@@ -98,7 +99,12 @@ class PassFigures:
         del figures["unanswered"]
         figures["cpu_s_per_1000_values"] = self.cpu_s_per_1000_values
         figures["values_per_s"] = self.values_per_s
+        figures["values_per_request"] = self.values_per_request
         return figures
+
+    @property
+    def values_per_request(self) -> float:
+        return self.values / self.requests if self.requests else float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.numbers(), "unanswered": sorted(self.unanswered)}
@@ -113,6 +119,7 @@ class PassFigures:
             responders_cpu_s=float(data["responders_cpu_s"]),
             peak_rss_mib=float(data["peak_rss_mib"]),
             unanswered=tuple(data.get("unanswered", ())),
+            requests=int(data.get("requests", 0)),
         )
 
 

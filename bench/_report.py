@@ -25,6 +25,7 @@ RATIOS = ((AGENT, BULKWALK), (AGENT, EXPORTER), (EXPORTER, BULKWALK))
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PROVINCE_JSON, ICMP_JSON = RESULTS_DIR / "province.json", RESULTS_DIR / "icmp.json"
 OUTAGE_JSON = RESULTS_DIR / "outage.json"
+REQUESTS_JSON = RESULTS_DIR / "snmp_requests.json"
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def write_results(
             province=province if province is not None else _last_run(PROVINCE_JSON),
             icmp=icmp if icmp is not None else _last_run(ICMP_JSON),
             outage=_last_run(OUTAGE_JSON),
+            requests=_last_run(REQUESTS_JSON),
         )
     )
 
@@ -179,6 +181,7 @@ def results_markdown(
     province: Mapping[str, Any] | None,
     icmp: Mapping[str, Any] | None,
     outage: Mapping[str, Any] | None = None,
+    requests: Mapping[str, Any] | None = None,
 ) -> str:
     """RESULTS.md: one section per benchmark that has a last run."""
     sections = []
@@ -188,7 +191,42 @@ def results_markdown(
         sections.append("\n".join(icmp_markdown(icmp)))
     if outage is not None:
         sections.append(outage_markdown(outage))
+    if requests is not None:
+        sections.append(requests_markdown(requests))
     return "\n".join(sections)
+
+
+def requests_markdown(doc: Mapping[str, Any]) -> str:
+    """Values per SNMP request with the real profiles (bench/snmp_requests.py)."""
+    result, host = doc["result"], doc["machine"]
+    first, steady = result["first_contact"], result["steady"]
+    return "\n".join(
+        [
+            "# SNMP values per request: last run",
+            "",
+            "Written by `bench/snmp_requests.py`; machine-readable: "
+            "`bench/results/snmp_requests.json`. Every SNMP host of the lab polled with its own "
+            "profiles (chosen by sysObjectID, the agent's default); snmpsim cuts a GETBULK "
+            "answer at about 56 values (its message size), as real agents do.",
+            "",
+            f"- **Checkout** {doc['checkout']}; {host['nproc']} CPUs, load average "
+            f"{host['load_average_1min_before']} before; {result['devices_answered']} devices "
+            "answered.",
+            "",
+            "| pass | values | requests | values per request |",
+            "|---|---:|---:|---:|",
+            f"| first contact (identification GET, label columns) | {first['values']} | "
+            f"{first['requests']} | {first['values_per_request']} |",
+            f"| steady (counters; label columns from the cache) | {steady['values']:g} | "
+            f"{steady['requests']:g} | {steady['values_per_request']} |",
+            f"| **15-minute label cycle** (1 first-contact-like + 14 steady polls) | | | "
+            f"**{result['label_cycle_values_per_request']}** |",
+            "",
+            f"Goal: at least {result['goal_values_per_request']:g} values per request: "
+            f"**{'met' if result['goal_met'] else 'NOT met'}**.",
+            "",
+        ]
+    )
 
 
 def outage_markdown(doc: Mapping[str, Any]) -> str:

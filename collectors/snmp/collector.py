@@ -320,11 +320,14 @@ class SnmpCollector:
 
     def _convert(self, target: Target, column: Column, raw: Any) -> FieldValue | None:
         try:
-            return as_field(native(raw), column.type)
+            value = as_field(native(raw), column.type)
         except (BadValueError, ValueError) as exc:
             self.stats.bad_values += 1
             self._log_once(target, column.name, f"bad value for {column.name}: {exc}")
             return None
+        if column.oid_names is not None and isinstance(value, str):
+            return column.oid_names.get(value, value)
+        return value
 
     # --- tables ---------------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ Rules:
 - ``enum`` maps the MIB's enumeration to its names. The field stays the integer (stable type,
   easy to alert on); the schema registry carries the names, so dashboards show them. An enum
   column that is a tag is written as the name.
+- ``oid_names`` names the OID values of a column whose values are OIDs (hrStorageType's
+  ``1.3.6.1.2.1.25.2.1.4`` is ``hrStorageFixedDisk``); an OID it does not name stays as text.
 - ``refresh: slow`` marks a label column (ifName, ifAlias, ifSpeed, ...): it is walked on the
   slower label cadence and its last value rides along with every row in between.
 - A ``fallback`` column is walked only when some row lacks the preferred column.
@@ -115,6 +117,7 @@ class ColumnSpec(_Strict):
     counter: CounterWidth | None = None
     fallback: FallbackSpec | None = None
     enum: dict[int, str] | None = None
+    oid_names: dict[str, str] | None = None
     refresh: Refresh = "fast"
 
     @model_validator(mode="after")
@@ -122,6 +125,12 @@ class ColumnSpec(_Strict):
         _check_counter(self.counter, self.type, self.tag)
         if self.enum is not None and self.type is not FieldType.INT and not self.tag:
             raise ValueError("an enum column is of type int (or a tag)")
+        if self.oid_names is not None:
+            if self.type is not FieldType.STR:
+                raise ValueError("an oid_names column is of type str")
+            for oid in self.oid_names:
+                if not _is_oid(oid):
+                    raise ValueError(f"oid_names: {oid!r} is not a numeric OID")
         return self
 
 
@@ -196,6 +205,7 @@ class Column:
     unit: str = ""
     enum: Mapping[int, str] | None = None
     slow: bool = False  # a label column: walked on the slower label cadence
+    oid_names: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +359,7 @@ def _column(name: str, spec: ColumnSpec) -> Column:
         spec.unit,
         MappingProxyType(dict(spec.enum)) if spec.enum else None,
         spec.refresh == "slow",
+        MappingProxyType(dict(spec.oid_names)) if spec.oid_names else None,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pyasn1.type import univ
 from pysnmp.proto import rfc1902, rfc1905
 
 from agent.samples import FieldValue, Unsigned
@@ -41,6 +42,8 @@ _NATIVE: dict[type, Callable[[Any], FieldValue]] = {
     rfc1902.IpAddress: lambda v: ".".join(str(b) for b in bytes(v)),
     rfc1902.ObjectIdentifier: lambda v: ".".join(str(p) for p in v),
     rfc1902.Bits: lambda v: bytes(v).hex(":"),
+    # An OID value (hrStorageType, sysObjectID) arrives as pyasn1's own type.
+    univ.ObjectIdentifier: lambda v: ".".join(str(p) for p in v),
 }
 
 _MISSING = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
