@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +28,18 @@ from agent.output.transport_v2 import V2Transport
 from agent.output.transports import Transport, V1Transport
 from agent.output.writer import Writer
 from agent.pipeline import Pipeline
+from agent.samples import Sample
 from agent.scheduler import Scheduler
 from agent.schema import SchemaRegistry, base_schema
 from agent.selfmetrics import SelfMetrics, StatsReading
 from agent.settings import InfluxSettings, Settings, SettingsError
+from collectors.traps import (
+    TRAP_MEASUREMENTS,
+    InterfaceTagsLookup,
+    TrapReceiver,
+    trap_credentials,
+    trap_senders,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +125,26 @@ def availability_tracker(
     return AvailabilityTracker(services=services, assessors=assessors)
 
 
+def make_trap_receiver(
+    settings: Settings,
+    inventory: Inventory,
+    collectors: Mapping[str, PolledCollector],
+    pipeline: Pipeline,
+) -> TrapReceiver:
+    """The trap listener: the inventory's SNMP credentials, the poller's interface labels,
+    and the counter guard told of restarts (coldStart/warmStart)."""
+    lookup: InterfaceTagsLookup | None = getattr(collectors.get("snmp"), "interface_tags", None)
+    counters = pipeline.counters
+    return TrapReceiver(
+        (settings.traps.host, settings.traps.port),
+        trap_credentials(inventory),
+        trap_senders(inventory),
+        interface_tags=lookup if lookup is not None else (lambda host, if_index: {}),
+        on_restart=counters.discontinuity if counters is not None else None,
+        receive_buffer_bytes=settings.snmp.receive_buffer_bytes,
+    )
+
+
 @dataclass
 class Agent:
     """A running agent's parts, exposed for status and tests."""
@@ -129,6 +158,7 @@ class Agent:
     pipeline: Pipeline
     scheduler: Scheduler
     metrics: SelfMetrics
+    traps: TrapReceiver | None = None
 
     @classmethod
     def build(
@@ -141,6 +171,9 @@ class Agent:
     ) -> Agent:
         schema = base_schema()
         collectors = make_collectors(settings, registry, inventory, schema)
+        if settings.traps.enabled:
+            for measurement in TRAP_MEASUREMENTS:
+                schema.declare(measurement)
         transport = make_transport(settings.influxdb)
         buffer = make_buffer(settings)  # last: it locks the spool, nothing may fail after
         writer = Writer(
@@ -171,8 +204,20 @@ class Agent:
             spread=spread,
             max_in_flight=settings.max_polls_in_flight,
         )
+        traps = None
+        if settings.traps.enabled:
+            traps = make_trap_receiver(settings, inventory, collectors, pipeline)
         agent = cls(
-            settings, inventory, schema, collectors, buffer, writer, pipeline, scheduler, metrics
+            settings,
+            inventory,
+            schema,
+            collectors,
+            buffer,
+            writer,
+            pipeline,
+            scheduler,
+            metrics,
+            traps,
         )
         agent._register_readings()
         return agent
@@ -238,17 +283,12 @@ class Agent:
             readings.extend(spool_readings(buffer))
         if self.pipeline.counters is not None:
             readings.extend(counter_readings(self.pipeline.counters))
+        if self.traps is not None:
+            readings.extend(trap_readings(self.traps))
         snmp = self.collectors.get("snmp")
         snmp_stats: Any = getattr(snmp, "stats", None)
         if snmp_stats is not None:
-            readings.append(
-                StatsReading(
-                    "netmon_snmp_bad_values",
-                    "Device answers that could not be used (counted, logged, skipped)",
-                    "counter",
-                    lambda: snmp_stats.bad_values,
-                )
-            )
+            readings.extend(snmp_readings(snmp_stats))
         self.metrics.add_readings(readings)
         for check in self.collectors:
             count = sum(1 for t in self.scheduler.targets if t.check == check)
@@ -260,9 +300,12 @@ class Agent:
         Whatever fails on the way down, the writer is still asked to flush what is buffered.
         """
         writer_task = asyncio.create_task(self.writer.run(), name="writer")
-        scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
         stop_task = asyncio.create_task(stop.wait())
+        scheduler_task: asyncio.Task[None] | None = None
         try:
+            if self.traps is not None:
+                await self.traps.start(self.take_traps)  # TrapListenError names the address
+            scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
             await asyncio.wait(
                 {scheduler_task, writer_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
             )
@@ -270,7 +313,10 @@ class Agent:
             self.scheduler.stop()
             stop_task.cancel()
             try:
-                await scheduler_task
+                if scheduler_task is not None:
+                    await scheduler_task
+                if self.traps is not None:
+                    await self.traps.stop()
                 for collector in self.collectors.values():
                     await collector.close()
             finally:
@@ -283,10 +329,63 @@ class Agent:
                 finally:
                     self.release()
 
+    def take_traps(self, samples: Sequence[Sample]) -> None:
+        """The trap listener's sink: each sender's samples with its inventory tags, sent to
+        InfluxDB without waiting for the flush interval (a trap is news)."""
+        by_source: defaultdict[str, list[Sample]] = defaultdict(list)
+        for sample in samples:
+            by_source[sample.tags.get("source", "")].append(sample)
+        for source, group in by_source.items():
+            host = self.inventory.hosts.get(source)
+            self.pipeline.accept(group, host.tags if host is not None else {})
+        self.writer.send_soon()
+
     def release(self) -> None:
         """Let go of the spool (sync, save what was delivered, unlock). Idempotent."""
         if isinstance(self.buffer, Spool):
             self.buffer.release()
+
+
+def snmp_readings(stats: Any) -> list[StatsReading]:
+    """The SNMP collector's work (collectors.snmp.collector.SnmpStats)."""
+    return [
+        StatsReading(
+            "netmon_snmp_bad_values",
+            "Device answers that could not be used (counted, logged, skipped)",
+            "counter",
+            lambda: stats.bad_values,
+        ),
+        StatsReading(
+            "netmon_snmp_requests",
+            "SNMP requests sent (GET, GETNEXT, GETBULK)",
+            "counter",
+            lambda: stats.requests,
+        ),
+        StatsReading(
+            "netmon_snmp_values",
+            "SNMP values received and used (values per request = this / netmon_snmp_requests)",
+            "counter",
+            lambda: stats.values_polled,
+        ),
+        StatsReading(
+            "netmon_snmp_table_errors",
+            "Tables a device refused (the rest of its poll kept)",
+            "counter",
+            lambda: stats.table_errors,
+        ),
+        StatsReading(
+            "netmon_snmp_pacing_reductions",
+            "GETBULK sizes halved for a device after tooBig or a timeout (kept for that device)",
+            "counter",
+            lambda: stats.pacing_reductions,
+        ),
+        StatsReading(
+            "netmon_snmp_label_walks",
+            "Walks of label columns (ifName, ifAlias, ...), every label_refresh_s per device",
+            "counter",
+            lambda: stats.label_walks,
+        ),
+    ]
 
 
 def counter_readings(guard: CounterGuard) -> list[StatsReading]:
@@ -316,6 +415,50 @@ def counter_readings(guard: CounterGuard) -> list[StatsReading]:
             "Failures to read or save the counter guard's state file (logged)",
             "counter",
             lambda: stats.state_errors,
+        ),
+    ]
+
+
+def trap_readings(traps: TrapReceiver) -> list[StatsReading]:
+    """What the trap listener received, and what it dropped (collectors.traps)."""
+    stats = traps.stats
+    return [
+        StatsReading(
+            "netmon_traps_received",
+            "SNMP traps and informs received from a configured community or user",
+            "counter",
+            lambda: stats.received,
+        ),
+        StatsReading(
+            "netmon_traps_malformed",
+            "Datagrams on the trap port that were no readable trap or inform (dropped, logged)",
+            "counter",
+            lambda: stats.malformed,
+        ),
+        StatsReading(
+            "netmon_traps_refused",
+            "Traps refused: unknown community or user, failed authentication, too low a "
+            "security level (dropped, logged once per sender and kind)",
+            "counter",
+            lambda: stats.refused_total,
+        ),
+        StatsReading(
+            "netmon_traps_engine_discovery",
+            "SNMPv3 engine-ID discovery probes answered (the first step of an SNMPv3 inform)",
+            "counter",
+            lambda: stats.discovery,
+        ),
+        StatsReading(
+            "netmon_traps_unknown_sender",
+            "Traps from an address no inventory host has (tagged with the address)",
+            "counter",
+            lambda: stats.unknown_senders,
+        ),
+        StatsReading(
+            "netmon_traps_engines_learned",
+            "SNMPv3 engine IDs learned from authenticated traps",
+            "counter",
+            lambda: stats.engines_learned,
         ),
     ]
 

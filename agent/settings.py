@@ -102,6 +102,32 @@ class MetricsSettings(_Strict):
         return int(self.listen.rpartition(":")[2])
 
 
+class TrapSettings(_Strict):
+    """The SNMP trap and inform receiver (collectors.traps): off unless enabled."""
+
+    enabled: bool = False
+    #: UDP HOST:PORT. Port 162 needs CAP_NET_BIND_SERVICE (or root); devices may send to a
+    #: high port instead.
+    listen: str = "127.0.0.1:162"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        # As [metrics] listen, but port 0 would be no address a device can be told to use.
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:162")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class SpoolSettings(_Strict):
     """The durable spool between the pipeline and the InfluxDB writer (agent.output.spool)."""
 
@@ -153,6 +179,7 @@ class Settings(_Strict):
     metrics: MetricsSettings = MetricsSettings()
     snmp: SnmpSettings = SnmpSettings()
     probes: ProbeSettings = ProbeSettings()
+    traps: TrapSettings = TrapSettings()
 
     @property
     def spool_dir(self) -> Path:

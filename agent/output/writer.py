@@ -141,6 +141,7 @@ class Writer:
         self._sleep = sleep
         self._failures = 0  # consecutive retryable failures: the back-off exponent
         self._stopping = False
+        self._soon = asyncio.Event()  # send_soon() was called: end the current wait
         self._task: asyncio.Task[None] | None = None
         self.stats = WriterStats()
 
@@ -157,14 +158,44 @@ class Writer:
         self._task = asyncio.current_task()
         await self._deliver_until_stopped()
 
+    def send_soon(self) -> None:
+        """Send what is buffered now rather than at the end of the flush interval.
+
+        For data someone waits for (a trap: an operator watching a link go down); the lines put
+        meanwhile go in the same request. Cheap to call often: a burst of calls while a batch is
+        in flight ends one wait.
+        """
+        self._soon.set()
+
     async def _deliver_until_stopped(self) -> None:
         while True:
-            batch = await self._buffer.get_batch(self._batch_size, self._flush_interval_s)
+            batch = await self._next_batch()
             if not batch.lines:
                 if self._stopping:
                     return
                 continue
             await self._deliver(batch)
+
+    async def _next_batch(self) -> Batch:
+        """The buffer's next batch, waiting at most the flush interval or until send_soon()."""
+        if not self._soon.is_set():
+            taking = asyncio.ensure_future(
+                self._buffer.get_batch(self._batch_size, self._flush_interval_s)
+            )
+            hurry = asyncio.ensure_future(self._soon.wait())
+            try:
+                await asyncio.wait({taking, hurry}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                hurry.cancel()
+                waiting = not taking.done()
+                if waiting:
+                    # Lines leave the buffer only when get_batch returns, so ending its wait
+                    # loses nothing: they are taken below, without waiting.
+                    taking.cancel()
+            if not waiting:
+                return taking.result()
+        self._soon.clear()
+        return await self._buffer.get_batch(self._batch_size, 0.0)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Flush what is buffered, within `timeout_s`, then close the transport.

@@ -30,7 +30,9 @@ from collectors.snmp.config import CommunityCredential, UsmCredential
 from collectors.snmp.profiles import Oid
 from collectors.snmp.values import is_missing
 
-_AUTH = {
+#: The credential sets' protocol names (collectors.snmp.config) as pysnmp's protocol OIDs;
+#: the trap receiver uses them too.
+AUTH_PROTOCOLS = {
     "md5": engine_config.USM_AUTH_HMAC96_MD5,
     "sha": engine_config.USM_AUTH_HMAC96_SHA,
     "sha224": engine_config.USM_AUTH_HMAC128_SHA224,
@@ -38,7 +40,7 @@ _AUTH = {
     "sha384": engine_config.USM_AUTH_HMAC256_SHA384,
     "sha512": engine_config.USM_AUTH_HMAC384_SHA512,
 }
-_PRIV = {
+PRIV_PROTOCOLS = {
     "des": engine_config.USM_PRIV_CBC56_DES,
     "aes128": engine_config.USM_PRIV_CFB128_AES,
     "aes192": engine_config.USM_PRIV_CFB192_AES,
@@ -91,10 +93,26 @@ class Pacing:
 
     Halved when the device answers tooBig or stops answering mid-walk (a big answer lost on
     the way is a timeout too), and remembered: the next polls start from the learned value.
+
+    `answer_size` is how many values the device puts in one answer when it cuts a GETBULK
+    short (RFC 3416 §4.2.3: agents fill a message and stop; snmpsim stops at about 56 values,
+    IOS at its packet size). Asking for more makes the device compute rows it then discards,
+    so a request asks for about that many values, spread over the columns still walked.
     """
 
     max_repetitions: int
     reductions: int = 0
+    answer_size: int | None = None
+
+    def repetitions(self, columns: int) -> int:
+        """Rows per column for a GETBULK carrying `columns` columns."""
+        if self.answer_size is None:
+            return self.max_repetitions
+        return max(1, min(self.max_repetitions, -(-self.answer_size // columns)))
+
+    def learn_answer_size(self, asked: int, got: int) -> None:
+        if 0 < got < asked and (self.answer_size is None or got < self.answer_size):
+            self.answer_size = got
 
     def reduce(self) -> bool:
         if self.max_repetitions <= 1:
@@ -174,10 +192,10 @@ class SnmpSession:
             credential.user,
             authKey=credential.auth_password.reveal() if credential.auth_password else None,
             privKey=credential.priv_password.reveal() if credential.priv_password else None,
-            authProtocol=_AUTH[credential.auth_protocol]
+            authProtocol=AUTH_PROTOCOLS[credential.auth_protocol]
             if credential.auth_protocol
             else engine_config.USM_AUTH_NONE,
-            privProtocol=_PRIV[credential.priv_protocol]
+            privProtocol=PRIV_PROTOCOLS[credential.priv_protocol]
             if credential.priv_protocol
             else engine_config.USM_PRIV_NONE,
         )
@@ -324,9 +342,10 @@ class SnmpSession:
         timed_out = False
         while cursor:
             active = list(cursor)
+            repetitions = pacing.repetitions(len(active))
             try:
                 var_binds = await self._next_rows(
-                    endpoint, [cursor[c] for c in active], pacing.max_repetitions, tally
+                    endpoint, [cursor[c] for c in active], repetitions, tally
                 )
             except SnmpRequestError as exc:
                 if exc.too_big and pacing.reduce():
@@ -342,6 +361,9 @@ class SnmpSession:
             if not var_binds:
                 break
             bad += _advance(rows, cursor, active, var_binds, tally)
+            if endpoint.version != "1" and all(column in cursor for column in active):
+                # No column ended, yet fewer values came than asked: the device cut it short.
+                pacing.learn_answer_size(len(active) * repetitions, len(var_binds))
         return rows, bad
 
     async def _next_rows(

@@ -117,9 +117,14 @@ def _walk(agent: FakeAgent, endpoint: Endpoint, pacing: Pacing) -> dict[Oid, dic
 
 def test_a_truncated_getbulk_answer_still_walks_every_row() -> None:
     agent = FakeAgent(_mib(40), budget=7)  # 2⅓ rows of three columns per answer
-    walked = _walk(agent, ENDPOINT_V2, Pacing(25))
+    pacing = Pacing(25)
+    walked = _walk(agent, ENDPOINT_V2, pacing)
     assert [len(walked[c]) for c in COLUMNS] == [40, 40, 40]
     assert walked[COLUMNS[2]][(40,)] == 40_000
+    # Learnt: the device fills 7 values per answer, so later requests ask for 3 rows, not 25
+    # (an agent computes the rows it then cuts off).
+    assert pacing.answer_size == 7 and pacing.max_repetitions == 25
+    assert [reps for _, _, reps in agent.sent][:3] == [25, 3, 3]
 
 
 def test_too_big_halves_the_rows_per_request_and_the_device_keeps_it() -> None:
