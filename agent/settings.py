@@ -16,7 +16,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -81,16 +81,21 @@ class InfluxSettings(_Strict):
         return self.token or _read_secret_file(self.token_file)
 
 
-class MetricsSettings(_Strict):
-    listen: str = "127.0.0.1:9273"
-    enabled: bool = True
+class _Listener(_Strict):
+    """A listening address, HOST:PORT; `lowest_port` 0 lets the system choose (tests)."""
+
+    listen: str
+    _lowest_port: ClassVar[int] = 0
+    _example: ClassVar[str] = "127.0.0.1:9273"
 
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9273")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"expected HOST:PORT, e.g. {cls._example}")
+        if not cls._lowest_port <= int(port) <= 65535:
+            raise ValueError(f"expected HOST:PORT, e.g. {cls._example}")
         return value
 
     @property
@@ -102,30 +107,21 @@ class MetricsSettings(_Strict):
         return int(self.listen.rpartition(":")[2])
 
 
-class TrapSettings(_Strict):
+class MetricsSettings(_Listener):
+    listen: str = "127.0.0.1:9273"
+    enabled: bool = True
+
+
+class TrapSettings(_Listener):
     """The SNMP trap and inform receiver (collectors.traps): off unless enabled."""
 
     enabled: bool = False
     #: UDP HOST:PORT. Port 162 needs CAP_NET_BIND_SERVICE (or root); devices may send to a
     #: high port instead.
     listen: str = "127.0.0.1:162"
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        # As [metrics] listen, but port 0 would be no address a device can be told to use.
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-            raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:162")
-        return value
-
-    @property
-    def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+    # Port 0 would be no address a device can be told to send to.
+    _lowest_port: ClassVar[int] = 1
+    _example: ClassVar[str] = "0.0.0.0:162"
 
 
 class SpoolSettings(_Strict):
