@@ -117,7 +117,10 @@ def run_agent(
     )
     what = (
         f"its SNMP collector, profile {'+'.join(AGENT_PROFILES)} (~25 columns of ifTable + "
-        "ifXTable), in a child process; Scheduler.run_once per target"
+        "ifXTable), in a child process; Scheduler.run_once per target. After the warm-up it "
+        "walks the label columns (ifDescr, ifName, ifAlias, ifSpeed, ...) only every "
+        "label_refresh_s (900 s), as a running agent does: fewer values per pass, and less "
+        "work for the responders"
     )
     return PollerRun(AGENT, version, what, warmup, measured)
 
