@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pyasn1.type import univ
+
 from agent.collector import CollectorContext, Target
 from agent.failurelog import FailureLog
 from agent.results import Result
@@ -58,6 +60,13 @@ class SnmpStats:
     requests: int = 0
     pacing_reductions: int = 0  # GETBULK sizes halved after tooBig or a timeout
     label_walks: int = 0
+
+
+def _oid_value(raw: Any) -> Oid | None:
+    """An OBJECT IDENTIFIER value as a tuple; None for anything else a device may answer."""
+    if not isinstance(raw, univ.ObjectIdentifier):
+        return None
+    return tuple(int(part) for part in raw)
 
 
 class SnmpCollector:
@@ -219,10 +228,8 @@ class SnmpCollector:
     ) -> Profile:
         if AUTO in config.profiles:
             answer = await self.session.get(endpoint, [SYS_OBJECT_ID, SYS_DESCR], tally)
-            found = answer.get(SYS_OBJECT_ID)
-            device.sys_object_id = tuple(found) if found is not None else None
-            descr = answer.get(SYS_DESCR)
-            device.sys_descr = str(native(descr)) if descr is not None else ""
+            device.sys_object_id = _oid_value(answer.get(SYS_OBJECT_ID))
+            device.sys_descr = self._text(target, answer.get(SYS_DESCR))
         profile = select(self.profiles, config.profiles, device.sys_object_id)
         device.profile = profile
         log.info(
@@ -280,16 +287,16 @@ class SnmpCollector:
         wanted = [c.oid for c in profile.scalars]
         wanted += [c.oid for group in profile.groups for c in group.fields]
         answer = await self.session.get(endpoint, [SYS_OBJECT_ID, *wanted], tally)
-        found = answer.get(SYS_OBJECT_ID)
+        found = _oid_value(answer.get(SYS_OBJECT_ID))
         known = device.sys_object_id
-        if found is not None and known is not None and tuple(found) != known:
+        if found is not None and known is not None and found != known:
             log.warning(
                 "%s: sysObjectID changed from %s to %s; choosing its profile again",
                 target.host,
                 oid_text(known),
-                oid_text(tuple(found)),
+                oid_text(found),
             )
-            device.sys_object_id = tuple(found)
+            device.sys_object_id = found
             device.forget_profile()
         tags, fields = self._values(target, profile.scalars, answer)
         if "sysName" in tags:
@@ -300,6 +307,16 @@ class SnmpCollector:
             if group_fields:
                 samples.append(Sample(group.measurement, group_tags, group_fields, timestamp))
         return tags, fields, samples
+
+    def _text(self, target: Target, raw: Any) -> str:
+        if raw is None:
+            return ""
+        try:
+            return str(native(raw))
+        except BadValueError:
+            self.stats.bad_values += 1
+            self._log_once(target, "sysDescr", "sysDescr of an unusable type")
+            return ""
 
     def _values(
         self, target: Target, columns: Sequence[Column], answer: Mapping[Oid, Any]

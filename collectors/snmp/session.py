@@ -130,6 +130,9 @@ class Endpoint:
     auth: Any
     version: str
     context: Any
+    #: How long a request may take, retries included, before the session gives up on it even
+    #: if pysnmp never calls back (it drops a request whose answer it cannot convert).
+    deadline_s: float = 10.0
 
 
 def _classify(error_indication: Any) -> SnmpRequestError:
@@ -223,7 +226,14 @@ class SnmpSession:
         context = ContextData(
             contextName=credential.context if isinstance(credential, UsmCredential) else ""
         )
-        endpoint = Endpoint(transport, self.auth_data(credential), credential.version, context)
+        endpoint = Endpoint(
+            transport,
+            self.auth_data(credential),
+            credential.version,
+            context,
+            # pysnmp's own timer is coarse: each try may end up to about 0.5 s late.
+            deadline_s=(timeout_s + 0.5) * (retries + 1) + 0.5,
+        )
         self._endpoints[key] = endpoint
         return endpoint
 
@@ -282,7 +292,12 @@ class SnmpSession:
             )
         if tally is not None:
             tally.requests += 1
-        error, status, index, answer = await future
+        try:
+            error, status, index, answer = await asyncio.wait_for(future, endpoint.deadline_s)
+        except TimeoutError:
+            raise SnmpRequestError(
+                Result.TIMEOUT, "no usable response before timeout (the answer was dropped)"
+            ) from None
         self._tune_socket()
         if error:
             raise _classify(error)

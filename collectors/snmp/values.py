@@ -50,7 +50,8 @@ _MISSING = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
 
 
 def is_missing(value: Any) -> bool:
-    return isinstance(value, (*_MISSING, rfc1902.Null))
+    # pysnmp decodes a NULL value as pyasn1's own Null, not rfc1902's.
+    return isinstance(value, (*_MISSING, rfc1902.Null, univ.Null))
 
 
 def native(value: Any) -> FieldValue:
