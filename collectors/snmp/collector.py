@@ -38,7 +38,14 @@ from collectors.snmp.profiles import (
     select,
     shipped_profiles,
 )
-from collectors.snmp.rows import TableRows, apply_lookups, collect_rows, slow_values, tag_text
+from collectors.snmp.rows import (
+    Convert,
+    TableRows,
+    apply_lookups,
+    collect_rows,
+    slow_values,
+    tag_text,
+)
 from collectors.snmp.rows import to_samples as table_samples
 from collectors.snmp.session import Endpoint, Pacing, SnmpRequestError, SnmpSession, Tally
 from collectors.snmp.topology import NEIGHBOUR_TAG, resolve_neighbours
@@ -372,7 +379,6 @@ class SnmpCollector:
                 walked.update(await self._walk(target, endpoint, device, slow, tally))
         if full:
             device.labels_at = now
-            device.label_refreshes += 1
             self.stats.label_walks += 1
         converter = self._converter(target)
         rows: dict[str, TableRows] = {}
@@ -396,7 +402,7 @@ class SnmpCollector:
         resolve_neighbours(samples, self._known_names())
         return samples
 
-    def _converter(self, target: Target) -> Any:
+    def _converter(self, target: Target) -> Convert:
         def convert(column: Column, raw: Any) -> FieldValue | None:
             return self._convert(target, column, raw)
 

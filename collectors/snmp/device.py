@@ -29,7 +29,6 @@ class Device:
     sys_name: str | None = None
     labels: dict[str, dict[Oid, dict[str, FieldValue]]] = field(default_factory=dict)
     labels_at: float | None = None  # monotonic time of the last label walk
-    label_refreshes: int = 0
 
     def labels_due(self, now: float, refresh_s: float) -> bool:
         return self.labels_at is None or now - self.labels_at >= refresh_s
