@@ -31,6 +31,9 @@ def fleet_inventory(root: Path, devices: list[SimulatedDevice]) -> InventoryWrit
         "netmon_timeout": 1.9,
         "netmon_snmp_timeout_s": 1.8,
         "netmon_snmp_retries": 0,
+        # Polls every 2 s: interfaces only, so that a 146-port Catalyst's poll fits its slot on
+        # 2 cores beside snmpsim and InfluxDB (the profiles' depth is tests/golden's business).
+        "netmon_snmp_profiles": ["generic"],
     }
     for device in devices:
         inv.host(device.name, device.address, device.port, inv.v2c(device.name, device.community))

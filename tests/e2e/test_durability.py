@@ -160,8 +160,8 @@ def test_a_full_spool_evicts_the_oldest_and_counts_it_exactly(
             # Nothing listens there: every write fails, everything stays in the spool.
             "NETMON_INFLUXDB_URL": f"http://127.0.0.1:{free_tcp_port()}",
             "NETMON_STATE_DIR": str(tmp_path / "state"),
-            # Several polls' worth: one poll of the 146-port Catalyst with its full profile is
-            # ~70 KB, and the newest record always stays, whatever the bound.
+            # Several polls' worth: one poll of the 146-port Catalyst is ~60 KB, and the
+            # newest record always stays, whatever the bound.
             "NETMON_SPOOL_MAX_BYTES": str(256 * 1024),
             "NETMON_METRICS_ENABLED": "false",
         },
@@ -229,6 +229,9 @@ def test_a_slow_and_flaky_influxdb_never_stalls_polling(
             },
         )
         agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
+        # Retry at least every 3 s, so that each 8 s fault phase below sees attempts (the
+        # default 30 s back-off ceiling with full jitter can sleep through one).
+        agent.writer._max_backoff_s = 3.0
         # Slow, then lossy, then a black hole, then healthy again for the drain.
         timeline = [
             (0.0, lambda: proxy.set_latency(1500, jitter_ms=500)),

@@ -129,7 +129,15 @@ class Swap:
     data: bytes
 
 
-TreeOp = Lie | Nest | Swap
+@dataclass(frozen=True)
+class Retag:
+    """Give the node-th TLV the identifier octet `ident` (a request PDU, Counter64 in v1)."""
+
+    node: int
+    ident: int
+
+
+TreeOp = Lie | Nest | Swap | Retag
 ByteOp = Flip | Insert | Delete | Truncate
 Mutation = TreeOp | ByteOp
 
@@ -250,9 +258,11 @@ def mutate(valid: bytes, mutations: Sequence[Mutation]) -> bytes:
             )
         elif isinstance(mutation, Swap):
             nodes[mutation.node % len(nodes)].raw = mutation.data
+        elif isinstance(mutation, Retag):
+            nodes[mutation.node % len(nodes)].ident = bytes([mutation.ident])
     data = serialize(tree)
     for mutation in mutations:
-        if not data or isinstance(mutation, Lie | Nest | Swap):
+        if not data or isinstance(mutation, Lie | Nest | Swap | Retag):
             continue
         if isinstance(mutation, Flip):
             position = mutation.position % len(data)
@@ -267,6 +277,30 @@ def mutate(valid: bytes, mutations: Sequence[Mutation]) -> bytes:
         else:
             data = data[: mutation.keep % len(data)]
     return data
+
+
+#: PDU tags of requests (Get, GetNext, Set, GetBulk, Inform): pysnmp keeps state for each
+#: such datagram it receives and never frees it (test_request_pdus_leave_nothing_behind).
+REQUEST_PDU_TAGS = frozenset((0xA0, 0xA1, 0xA3, 0xA5, 0xA6))
+
+
+def pdu_tag(datagram: bytes) -> int | None:
+    """The PDU's tag octet of an SNMPv1/v2c message (after version and community), if any."""
+    position = 0
+    try:
+        for skip in (False, True, True):
+            position += 1  # the tag: single-octet in SNMP messages
+            size = datagram[position]
+            position += 1
+            if size & 0x80:
+                count = size & 0x7F
+                size = int.from_bytes(datagram[position : position + count], "big")
+                position += count
+            if skip:
+                position += size
+        return datagram[position]
+    except IndexError:
+        return None
 
 
 # --- requests and answers ------------------------------------------------------------------
@@ -400,6 +434,7 @@ class FakeAgent(asyncio.DatagramProtocol):
         self.table = TableState()
         self.errors: list[BaseException] = []  # the fake's own failures: a test bug
         self.versions: Counter[int] = Counter()  # requests seen per SNMP version (0: v1)
+        self.spare_request_pdus = False  # True: never send a datagram with a request PDU
 
     @classmethod
     async def start(cls, address: str) -> tuple[FakeAgent, int]:
@@ -446,6 +481,8 @@ class FakeAgent(asyncio.DatagramProtocol):
         if reply.then_clean:
             honest = replace(reply.answer, error_status=0, request_id_delta=0, community=None)
             sent.append(self.valid_answer(request, honest))
+        if self.spare_request_pdus:
+            sent = [datagram for datagram in sent if pdu_tag(datagram) not in REQUEST_PDU_TAGS]
         return sent * reply.copies
 
     def valid_answer(self, request: Request, answer: Answer) -> bytes:

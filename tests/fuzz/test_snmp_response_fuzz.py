@@ -12,7 +12,12 @@ datagrams, or nothing), for SNMPv1 and v2c:
   ``snmp``, tag ``result``), and never ``internal_error`` (a malformed answer is the
   device's fault, not a bug of ours);
 - nothing of ours raises into the event loop (pysnmp calls us back from it);
-- memory stays bounded: a peak bound, and no growth from batch to batch.
+- memory stays bounded: a peak bound, and no growth from one batch of the same requests to
+  the next once pysnmp's time-bounded caches are expired.
+
+What the fuzzing found is kept as plain tests at the end of the file (an SNMPv1 INTEGER
+beyond 32 bits, NULL values, sysObjectID/sysDescr of another type) and, while pysnmp is
+unfixed, one strict xfail (request PDUs leak pysnmp state).
 
 Runs are reproducible (``derandomize=True``, no example database). SNMPv3 is not fuzzed:
 the fake would need USM discovery and keys, for a path whose parsing up to the PDU is the
@@ -22,8 +27,9 @@ same pysnmp code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-import logging
+import time
 import traceback
 import tracemalloc
 from collections import Counter
@@ -34,17 +40,15 @@ from itertools import count
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, reject, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from agent.collector import CollectorContext, Target
 from agent.results import Result
 from agent.schema import base_schema
-from collectors.snmp import session as session_module
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.config import CommunityCredential, SnmpConfig
-from collectors.snmp.session import Endpoint, SnmpRequestError, SnmpSession
-from collectors.snmp.values import BadValueError
+from collectors.snmp.session import Endpoint, Pacing, SnmpRequestError, SnmpSession
 from tests.fuzz.fakeagent import (
     Answer,
     Delete,
@@ -56,6 +60,7 @@ from tests.fuzz.fakeagent import (
     Nest,
     Plan,
     Reply,
+    Retag,
     Swap,
     Truncate,
     Value,
@@ -68,22 +73,27 @@ TIMEOUT_S = 0.05
 # pysnmp counts timeouts in ticks of its dispatcher (0.1 s by default): with 10 ms ticks a
 # 50 ms timeout lasts 50 ms (timeouts are most of this file's run time).
 TIMER_TICK_S = 0.01
-# Far above the slowest honest outcome (a walk's timeout, its one retry and a few requests):
-# reaching it means a request that never ends.
-GUARD_S = 2.0
+# Far above the slowest outcome: a walk whose answers pysnmp drops twice (the session's
+# deadline, about 1 s at our timeout, then its one retry). Reaching it means a request that
+# never ends.
+GUARD_S = 5.0
 # A walk of at most 3 columns of at most 4 rows needs at most 5 requests per column when
 # every answer makes progress; the rest covers tooBig halvings and the timeout retry.
 MAX_WALK_REQUESTS = 40
-# The largest datagram is 64 KiB; decoded into pyasn1 objects it costs a few MiB at most.
-# 64 MiB is far above that and far below what honouring a declared 4 GiB length would take.
-PEAK_BYTES = 64 * 2**20
-# A second batch of the same requests may leave a little behind (interned objects, free-list
-# noise) but nothing per request: ~110 requests leaking even 2 KiB each would show.
-GROWTH_BYTES = 256 * 2**10
+# The largest datagram is 64 KiB; decoded into pyasn1 objects it costs a few MiB at most
+# (the run's peak is under 1 MiB today). 16 MiB leaves room for other Python and pyasn1
+# versions and is far below what honouring a declared 4 GiB (or 2**64) length would take.
+PEAK_BYTES = 16 * 2**20
+# A third batch of the same ~100 requests may leave a little behind (pysnmp's id generators
+# refill their banks of ints 128 at a time, the last message it keeps) but nothing per
+# request: 250 bytes each would show.
+GROWTH_BYTES = 24 * 2**10
+# Datagrams with a request PDU sent to show pysnmp's leak (~0.7 KiB each, forever).
+REQUEST_PDUS = 100
 
 FUZZ = settings(
     max_examples=300,
-    deadline=timedelta(seconds=GUARD_S + 1),
+    deadline=timedelta(seconds=GUARD_S + 1),  # the guard reports a hang more clearly
     derandomize=True,
     database=None,
     print_blob=False,
@@ -130,8 +140,8 @@ def oids() -> st.SearchStrategy[tuple[int, ...]]:
 
 
 def values() -> st.SearchStrategy[Value]:
-    # SNMPv1 INTEGERs stay within 32 bits here: beyond, pysnmp loses the request
-    # (test_v1_integer_beyond_32_bits_ends_the_request pins that bug).
+    # SNMPv1 INTEGERs stay within 32 bits here: beyond, pysnmp drops the answer and only the
+    # session's deadline (~1 s) ends the request, too slow to fuzz; one test covers it.
     unsigned = st.integers(0, 2**32 - 1)
     octets = st.binary(max_size=64) | st.binary(min_size=200, max_size=1400)
     return st.one_of(
@@ -185,6 +195,11 @@ LENGTHS = (
 )
 
 
+# Identifiers for Retag: every PDU type, the SMI types (0x40-0x47 application, 0x80-0x82 the
+# v2c exceptions), a SEQUENCE.
+TAGS = (*range(0xA0, 0xA9), 0x02, 0x04, 0x05, 0x06, *range(0x40, 0x48), 0x80, 0x81, 0x82, 0x30)
+
+
 def mutations() -> st.SearchStrategy[Mutation]:
     position = st.integers(0, 2**16)
     node = st.integers(0, 64)
@@ -202,6 +217,7 @@ def mutations() -> st.SearchStrategy[Mutation]:
             st.booleans(),
         ),
         st.builds(Swap, node, st.binary(max_size=16)),
+        st.builds(Retag, node, st.sampled_from(TAGS) | st.integers(0, 255)),
     )
 
 
@@ -234,26 +250,15 @@ def plans(version: str) -> st.SearchStrategy[Plan]:
 def clean(plan: Plan, version: str) -> bool:
     """Whether every reply of `plan` carries an honest, complete answer.
 
-    SNMPv1 has no endOfMibView (the fake sends NULL instead, which a walk takes as a row
-    today: test_null_values_are_absent), SNMPv2c agents must not end a walk with noSuchName.
+    (SNMPv1 has no endOfMibView: the fake ends its tables with NULL there, which ends a
+    column too. SNMPv2c agents must not end a walk with noSuchName.)
     """
-    honest_end = "no_such_name" if version == "2c" else "end_of_mib"
     return all(
         reply.kind == "valid"
         and reply.answer == replace(reply.answer, walk="table", error_status=0)
         and reply.answer.request_id_delta == 0
         and reply.answer.community is None
-        and reply.answer.end != honest_end
-        for reply in plan
-    )
-
-
-def identified(plan: Plan, sys_object_id: tuple[int, ...]) -> Plan:
-    """`plan` with every answer starting with an OID and a text, which the collector reads as
-    sysObjectID and sysDescr (other types there are test_identity_of_the_wrong_type_...)."""
-    first = (Value("oid", oid=sys_object_id), Value("octets", octets=b"fuzzed device"))
-    return tuple(
-        replace(reply, answer=replace(reply.answer, values=first + reply.answer.values))
+        and not (version == "2c" and reply.answer.end == "no_such_name")
         for reply in plan
     )
 
@@ -320,10 +325,6 @@ class Harness:
     def tick_faster(self, session: SnmpSession) -> None:
         session.engine.transport_dispatcher.set_timer_resolution(TIMER_TICK_S)
 
-    def known_v1_integer_bug(self) -> bool:
-        """The hang pinned by test_v1_integer_beyond_32_bits_ends_the_request."""
-        return any("ValueConstraintError" in s and "rfc2576" in s for s in self.recent)
-
     def check_ours_stayed_out_of_the_loop(self) -> None:
         ours = [s for s in self.escaped if "/collectors/" in s or "/agent/" in s]
         assert not ours, f"our code raised inside the event loop: {ours}"
@@ -334,12 +335,6 @@ def credential(version: str) -> CommunityCredential:
     return CommunityCredential.model_validate(
         {"name": f"fuzz-v{version}", "version": version, "community": "fuzz-community"}
     )
-
-
-def pacing(max_repetitions: int) -> Any:
-    """What SnmpSession.walk takes for its rows per GETBULK (a Pacing, or a plain int)."""
-    kind = getattr(session_module, "Pacing", None)
-    return kind(max_repetitions) if kind is not None else max_repetitions
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +385,8 @@ def fuzzed_target(harness: Harness, version: str, max_repetitions: int, host: st
 def check_request_error(harness: Harness, exc: SnmpRequestError) -> None:
     assert exc.result in REQUEST_RESULTS, exc
     assert str(exc)  # a message to log
-    harness.outcomes[exc.result.tag] += 1
+    # "dropped": pysnmp never called back and the session's deadline ended the request.
+    harness.outcomes["dropped" if "dropped" in str(exc) else exc.result.tag] += 1
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -409,23 +405,15 @@ def test_get_returns_a_dict_or_raises_request_error(harness: Harness, version: s
         except SnmpRequestError as exc:
             check_request_error(harness, exc)
             return
-        except HangError:
-            if version == "1" and harness.known_v1_integer_bug():
-                reject()
-            raise
         assert isinstance(answer, dict)
         assert all(isinstance(oid, tuple) and oid for oid in answer)
         if clean(plan, version):
             given_values = plan[0].answer.values
             kinds = {oid: given_values[n % len(given_values)].kind for n, oid in enumerate(SCALARS)}
-            present = {oid for oid, kind in kinds.items() if kind in PRESENT}
-            # A NULL value is kept today (test_null_values_are_absent pins that bug).
-            nulls = {oid for oid, kind in kinds.items() if kind == "null"}
-            assert present <= set(answer) <= present | nulls
+            assert set(answer) == {oid for oid, kind in kinds.items() if kind in PRESENT}
         harness.outcomes["success"] += 1
 
     get_once()
-    print(dict(harness.outcomes), dict(harness.escaped))
     harness.check_ours_stayed_out_of_the_loop()
     # The fuzzing reached every way a request ends, not just timeouts.
     assert {"success", "timeout", "protocol_error"} <= set(harness.outcomes), harness.outcomes
@@ -442,15 +430,11 @@ def test_walk_ends_with_rows_or_a_request_error(harness: Harness, version: str) 
         columns = list(COLUMNS[:width])
         try:
             rows, bad = harness.request(
-                harness.session.walk(endpoint, columns, pacing(repetitions)), plan
+                harness.session.walk(endpoint, columns, Pacing(repetitions)), plan
             )
         except SnmpRequestError as exc:
             check_request_error(harness, exc)
             return
-        except HangError:
-            if version == "1" and harness.known_v1_integer_bug():
-                reject()
-            raise
         finally:
             assert harness.agent.requests <= MAX_WALK_REQUESTS, harness.agent.requests
         assert set(rows) == set(columns)
@@ -465,7 +449,6 @@ def test_walk_ends_with_rows_or_a_request_error(harness: Harness, version: str) 
         harness.outcomes["success" if not bad else "bad_oids"] += 1
 
     walk_once()
-    print(dict(harness.outcomes), dict(harness.escaped))
     harness.check_ours_stayed_out_of_the_loop()
     assert {"success", "bad_oids", "timeout", "protocol_error"} <= set(harness.outcomes), (
         harness.outcomes
@@ -489,28 +472,16 @@ def test_walk_against_a_looping_agent_ends_and_counts_the_bad_oids(
     harness: Harness, version: str, plan: Plan
 ) -> None:
     rows, bad = harness.request(
-        harness.session.walk(harness.endpoint(version), list(COLUMNS), pacing(2)), plan
+        harness.session.walk(harness.endpoint(version), list(COLUMNS), Pacing(2)), plan
     )
     assert bad > 0
     assert harness.agent.requests <= MAX_WALK_REQUESTS
     assert all(len(column_rows) <= 4 for column_rows in rows.values())
 
 
-def known_collector_bug(records: list[logging.LogRecord]) -> bool:
-    """An internal error pinned by test_identity_of_the_wrong_type_is_not_an_internal_error."""
-    for record in records:
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is None:
-            continue
-        names = {frame.f_code.co_name for frame, _ in traceback.walk_tb(exc.__traceback__)}
-        if isinstance(exc, TypeError | BadValueError) and names & {"_identify", "_scalars"}:
-            return True
-    return False
-
-
 @pytest.mark.parametrize("version", ["1", "2c"])
 def test_collect_always_returns_one_status_sample(
-    harness: Harness, collector: SnmpCollector, version: str, caplog: pytest.LogCaptureFixture
+    harness: Harness, collector: SnmpCollector, version: str
 ) -> None:
     hosts = count()
     results: Counter[str] = Counter()
@@ -518,31 +489,22 @@ def test_collect_always_returns_one_status_sample(
     requests_before = harness.agent.versions[wire_version]
 
     @FUZZ_POLLS
-    @given(plan=st.builds(identified, plans(version), oids()), repetitions=st.integers(1, 8))
+    @given(plan=plans(version), repetitions=st.integers(1, 8))
     def collect_once(plan: Plan, repetitions: int) -> None:
         # A new host each time: every example starts from an unknown device.
         target = fuzzed_target(harness, version, repetitions, f"fuzzed-v{version}-{next(hosts)}")
-        caplog.clear()
-        try:
-            samples = harness.request(collector.collect(target), plan)
-        except HangError:
-            if version == "1" and harness.known_v1_integer_bug():
-                reject()
-            raise
+        samples = harness.request(collector.collect(target), plan)
         status = [s for s in samples if s.measurement == "snmp"]
         assert len(status) == 1, samples
         tag = status[0].tags["result"]
         assert tag in {r.tag for r in Result}
         assert status[0].fields["result_code"] == Result[tag.upper()]
         assert status[0].tags["source"] == target.host
-        if tag == Result.INTERNAL_ERROR.tag and known_collector_bug(caplog.records):
-            reject()
         assert tag != Result.INTERNAL_ERROR.tag, "a device's answer broke the collector"
         results[tag] += 1
 
     collect_once()
     harness.check_ours_stayed_out_of_the_loop()
-    print(results)
     assert {"success", "timeout"} <= set(results), results
     assert harness.agent.versions[wire_version] - requests_before > sum(results.values())
 
@@ -588,10 +550,27 @@ def _corpus(amount: int) -> list[Job]:
     return jobs
 
 
+def settle(session: SnmpSession) -> None:
+    """Make pysnmp let go of what it keeps only for a while, so that what stays would stay
+    forever: its message-processing caches keep each request's state for 600 timer ticks
+    (six seconds at our ticks, longer when the loop is busy); their expiry is run 601 times.
+    """
+    engine = session.engine
+    for _ in range(601):
+        for model in engine.message_processing_subsystems.values():
+            model.receive_timer_tick(engine, time.time())
+    gc.collect()
+
+
+def settled_bytes(session: SnmpSession) -> int:
+    settle(session)
+    return tracemalloc.get_traced_memory()[0]
+
+
 def test_memory_is_bounded_and_does_not_grow_with_the_number_of_requests(
     harness: Harness,
 ) -> None:
-    jobs = _corpus(50)
+    jobs = _corpus(30)
     endpoints = {version: harness.endpoint(version) for version in ("1", "2c")}
 
     def batch() -> None:
@@ -600,26 +579,26 @@ def test_memory_is_bounded_and_does_not_grow_with_the_number_of_requests(
             if kind == "get":
                 work = harness.session.get(endpoints[version], SCALARS)
             else:
-                work = harness.session.walk(endpoints[version], list(COLUMNS), pacing(10))
-            try:
-                harness.request(work, plan)
-            except SnmpRequestError:
-                pass
-            except HangError:
-                assert version == "1" and harness.known_v1_integer_bug()
+                work = harness.session.walk(endpoints[version], list(COLUMNS), Pacing(10))
+            with contextlib.suppress(SnmpRequestError):
+                harness.request(work, plan, guard_s=2 * GUARD_S)  # tracemalloc is slow
 
-    batch()  # warm-up, untraced: lazy imports, pysnmp's caches and counters, interned objects
-    gc.collect()
+    # pysnmp keeps state for every request PDU it receives, forever (pinned by
+    # test_request_pdus_leave_nothing_behind): spared here, so that any other growth shows.
+    harness.agent.spare_request_pdus = True
     tracemalloc.start()
     try:
+        # Warm-up, traced: pysnmp's id generators hold banks of a few hundred ints, which
+        # must all have been replaced by traced ones before two measures compare.
         batch()
-        gc.collect()
-        after_one, _ = tracemalloc.get_traced_memory()
         batch()
-        gc.collect()
-        after_two, peak = tracemalloc.get_traced_memory()
+        after_one = settled_bytes(harness.session)
+        batch()
+        after_two = settled_bytes(harness.session)
+        _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+        harness.agent.spare_request_pdus = False
     assert peak < PEAK_BYTES, f"peak {peak / 2**20:.1f} MiB"
     growth = after_two - after_one
     assert growth < GROWTH_BYTES, f"{growth} bytes more after {len(jobs)} more requests"
@@ -658,3 +637,31 @@ def test_identity_of_the_wrong_type_is_not_an_internal_error(
     target = fuzzed_target(harness, "2c", 10, f"wrong-identity-{values[0].kind}")
     samples = harness.request(collector.collect(target), (Reply(answer=Answer(values=values)),))
     assert samples[0].tags["result"] != Result.INTERNAL_ERROR.tag
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "pysnmp (mpmod/rfc2576.prepare_response_message) discards a request PDU that no "
+        "application takes without releasing its community security state: every datagram "
+        "with a request PDU and the right community costs the poller ~0.7 KiB, forever"
+    ),
+)
+def test_request_pdus_leave_nothing_behind(harness: Harness) -> None:
+    endpoint = harness.endpoint("2c")
+    # The answer with its PDU retagged as a GetRequest, then the answer itself.
+    plan = (Reply(kind="mutated", mutations=(Retag(3, 0xA0),), then_clean=True),)
+
+    def send(count: int) -> None:
+        for _ in range(count):
+            harness.request(harness.session.get(endpoint, SCALARS), plan)
+
+    # Counted in objects the garbage collector tracks (each leak is a dict and the community
+    # string at least): unlike bytes, untouched by the ints pysnmp's id generators churn.
+    send(20)
+    settle(harness.session)
+    before = len(gc.get_objects())
+    send(REQUEST_PDUS)
+    settle(harness.session)
+    kept = len(gc.get_objects()) - before
+    assert kept < REQUEST_PDUS / 4, f"{kept} objects kept after {REQUEST_PDUS} request PDUs"
