@@ -220,10 +220,10 @@ def test_memory_does_not_grow_from_batch_to_batch(harness: Harness, seeds: list[
     rng = random.Random(162)
     batch = [rng.randbytes(rng.randrange(MAX_DATAGRAM)) for _ in range(100)]
     for _ in range(200):  # seeds with a few bytes flipped, most of them short of the end
-        datagram = bytearray(rng.choice(seeds))
+        flipped = bytearray(rng.choice(seeds))
         for _ in range(rng.randrange(1, 4)):
-            datagram[rng.randrange(len(datagram))] ^= rng.randrange(1, 256)
-        batch.append(bytes(datagram[: rng.randrange(len(datagram) + 1)]))
+            flipped[rng.randrange(len(flipped))] ^= rng.randrange(1, 256)
+        batch.append(bytes(flipped[: rng.randrange(len(flipped) + 1)]))
     for datagram in batch:  # warm-up: caches, interned names, log-once keys
         harness.feed(datagram)
     gc.collect()

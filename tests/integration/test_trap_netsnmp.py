@@ -120,7 +120,7 @@ class Harness:
         if level == "authPriv":
             security += ["-x", priv, "-X", priv_key]
         inform = engine is None
-        where = [] if inform else ["-e", engine]
+        where = [] if engine is None else ["-e", engine]
         return await self.trap(
             sender, "-v3", *where, *security, *self._timeouts(inform), self.target, "",
             trap_oid, *var_binds, tool="snmpinform" if inform else "snmptrap",
