@@ -16,12 +16,12 @@ from tests.fixtures_snmp import SimulatedDevice
 pytestmark = [pytest.mark.e2e, pytest.mark.snmpsim]
 
 
-def test_poll_prints_the_devices_interfaces_and_exit_codes_tell_failure(
-    snmpsim_lab: list[SimulatedDevice], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    device = next(d for d in snmpsim_lab if d.recording == "mikrotik-crs317")
+def _inventory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, device: SimulatedDevice
+) -> Path:
+    """`name` served by `device`, and `gone`: an address where nothing answers."""
     inv = InventoryWriter(tmp_path / "inv")
-    inv.host("cpe", device.address, device.port, inv.v2c("cpe", device.community))
+    inv.host(name, device.address, device.port, inv.v2c(name, device.community))
     inv.host(
         "gone",
         "127.77.252.1",
@@ -30,9 +30,16 @@ def test_poll_prints_the_devices_interfaces_and_exit_codes_tell_failure(
         netmon_snmp_timeout_s=0.3,
         netmon_snmp_retries=0,
     )
-    for name, value in inv.env.items():
-        monkeypatch.setenv(name, value)
-    root = inv.write()
+    for variable, value in inv.env.items():
+        monkeypatch.setenv(variable, value)
+    return inv.write()
+
+
+def test_poll_prints_the_devices_interfaces_and_exit_codes_tell_failure(
+    snmpsim_lab: list[SimulatedDevice], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = next(d for d in snmpsim_lab if d.recording == "mikrotik-crs317")
+    root = _inventory(tmp_path, monkeypatch, "cpe", device)
     runner = CliRunner()
 
     line = runner.invoke(cli, ["poll", "cpe", "-i", str(root), "--format", "line"])
@@ -59,19 +66,7 @@ def test_discover_names_the_profile_and_what_it_collects(
     snmpsim_lab: list[SimulatedDevice], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     device = next(d for d in snmpsim_lab if d.recording == "juniper-mx5-t")
-    inv = InventoryWriter(tmp_path / "inv")
-    inv.host("border", device.address, device.port, inv.v2c("border", device.community))
-    inv.host(
-        "gone",
-        "127.77.252.1",
-        16199,
-        inv.v2c("gone", "nobody-home"),
-        netmon_snmp_timeout_s=0.3,
-        netmon_snmp_retries=0,
-    )
-    for name, value in inv.env.items():
-        monkeypatch.setenv(name, value)
-    root = inv.write()
+    root = _inventory(tmp_path, monkeypatch, "border", device)
     runner = CliRunner()
 
     text = runner.invoke(cli, ["discover", "border", "-i", str(root)])
