@@ -368,7 +368,7 @@ class SnmpCollector:
     ) -> list[Sample]:
         now = time.monotonic()
         full = device.labels_due(now, config.label_refresh_s)
-        plan = [(t, [c for c in t.columns if full or not c.slow]) for t in profile.tables]
+        plan = [(t, self._planned_columns(t, device, full)) for t in profile.tables]
         walked = await self._walk(target, endpoint, device, plan, tally)
         walked = await self._fallbacks(target, endpoint, device, profile, walked, tally)
         if not full:
@@ -399,7 +399,8 @@ class SnmpCollector:
                     target, current.table.key, f"{current.table.key}: rows with a malformed index"
                 )
             samples.extend(made)
-        resolve_neighbours(samples, self._known_names())
+        if any(sample.measurement == "lldp" for sample in samples):
+            resolve_neighbours(samples, self._known_names())  # only LLDP devices need names
         return samples
 
     def _converter(self, target: Target) -> Convert:
@@ -481,6 +482,18 @@ class SnmpCollector:
             self._log_once(target, "walk", "non-increasing OIDs in a walk")
         return walked
 
+    @staticmethod
+    def _planned_columns(table: Table, device: Device, full: bool) -> list[Column]:
+        """The table's columns this poll walks: label columns when due, and the fallbacks
+        the device is known to need (so they ride in the main walk, not a walk of their own)."""
+        columns = [c for c in table.columns if full or not c.slow]
+        columns += [
+            c.fallback
+            for c in table.columns
+            if c.fallback is not None and c.fallback.oid in device.fallbacks
+        ]
+        return columns
+
     async def _fallbacks(
         self,
         target: Target,
@@ -501,6 +514,9 @@ class SnmpCollector:
                 for c in table.columns
                 if c.fallback is not None and c.oid in walked and len(walked[c.oid]) < len(rows)
             ]
+            # Remembered: from the next poll on, they ride in the main walk.
+            device.fallbacks.update(c.oid for c in needed)
+            needed = [c for c in needed if c.oid not in walked]
             if needed:
                 plan.append((table, needed))
         if plan:

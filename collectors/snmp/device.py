@@ -29,6 +29,8 @@ class Device:
     sys_name: str | None = None
     labels: dict[str, dict[Oid, dict[str, FieldValue]]] = field(default_factory=dict)
     labels_at: float | None = None  # monotonic time of the last label walk
+    #: Fallback columns (32-bit counters) the device has needed: walked with the others.
+    fallbacks: set[Oid] = field(default_factory=set)
 
     def labels_due(self, now: float, refresh_s: float) -> bool:
         return self.labels_at is None or now - self.labels_at >= refresh_s
@@ -36,4 +38,5 @@ class Device:
     def forget_profile(self) -> None:
         self.profile = None
         self.labels.clear()
+        self.fallbacks.clear()
         self.labels_at = None

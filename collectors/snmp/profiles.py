@@ -56,6 +56,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -422,13 +423,9 @@ def compose(parts: Iterable[Profile], name: str, description: str = "") -> Profi
                     f"profile {name!r}: table {table.key!r} is indexed differently in "
                     f"{part.name!r} than in a profile it extends"
                 )
-            tables[table.key] = Table(
-                table.measurement,
-                table.index_tag,
-                _merge_columns(known_table.columns, table.columns),
-                index=table.index,
-                name=table.name,
-                emit=table.emit,
+            tables[table.key] = dataclasses.replace(
+                table,
+                columns=_merge_columns(known_table.columns, table.columns),
                 lookups=MappingProxyType({**known_table.lookups, **table.lookups}),
             )
         chain.extend(each for each in part.chain if each not in chain)
@@ -452,12 +449,8 @@ def _resolve(specs: Mapping[str, Profile], name: str, trail: tuple[str, ...]) ->
             raise ProfileError(f"profile {name!r} extends unknown profile {parent!r}")
         parents.append(_resolve(specs, parent, (*trail, name)))
     whole = compose([*parents, own], name, own.description)
-    return Profile(
-        name=whole.name,
-        description=whole.description,
-        scalars=whole.scalars,
-        tables=whole.tables,
-        groups=whole.groups,
+    return dataclasses.replace(
+        whole,
         match=own.match,
         extends=own.extends,
         chain=(name, *(each for each in whole.chain if each != name)),

@@ -215,3 +215,22 @@ def test_a_changed_sys_object_id_chooses_the_profile_again() -> None:
     asyncio.run(collector.collect(target))
     assert device.profile is not None and device.profile.name == "generic"
     assert device.sys_object_id == parse_oid("1.3.6.1.4.1.424242")
+
+
+def test_a_needed_32_bit_fallback_is_remembered_and_walked_with_the_rest() -> None:
+    mib = {oid: value for oid, value in _mib(3).items() if oid[:-1] != parse_oid(IF_HC_IN)}
+    for index in (1, 2, 3):
+        mib[parse_oid(f"1.3.6.1.2.1.2.2.1.10.{index}")] = rfc1902.Counter32(index)
+    agent = FakeAgent(mib)
+    collector = _collector(agent)
+    target = _target(label_refresh_s=3600)
+    first = asyncio.run(collector.collect(target))
+    device = collector.device("r1")
+    assert device is not None and parse_oid("1.3.6.1.2.1.2.2.1.10") in device.fallbacks
+    remembered = asyncio.run(collector.collect(target))
+    device.fallbacks.clear()  # as if not known: the fallback needs a walk of its own again
+    rediscovered = asyncio.run(collector.collect(target))
+    for samples in (first, remembered, rediscovered):
+        rows = [s for s in samples if s.measurement == "interface"]
+        assert [s.fields["ifInOctets"] for s in rows] == [1, 2, 3]
+    assert int(remembered[0].fields["requests"]) < int(rediscovered[0].fields["requests"])
