@@ -97,6 +97,7 @@ def where_the_data_is(influx_url: str, database: str, metrics: str | None) -> st
     lines.append(
         "Lab: `.venv/bin/netmon lab status` (peers, fault plan); "
         "`.venv/bin/netmon -c agent/lab/netmon-lab.toml poll HOST` polls one device; "
+        "`.venv/bin/netmon -c agent/lab/netmon-lab.toml discover HOST` shows its SNMP profile; "
         "`.venv/bin/netmon -c agent/lab/netmon-lab.toml vc readiness` checks every bridge point."
     )
     if metrics:

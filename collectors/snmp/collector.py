@@ -239,7 +239,8 @@ class SnmpCollector:
             device.sys_descr = self._text(target, answer.get(SYS_DESCR))
         profile = select(self.profiles, config.profiles, device.sys_object_id)
         device.profile = profile
-        log.info(
+        # One line per device at every start would bury the log; `netmon discover` shows it.
+        log.debug(
             "%s: sysObjectID %s: profile %s (%s)",
             target.host,
             oid_text(device.sys_object_id) if device.sys_object_id else "unknown",
