@@ -27,6 +27,8 @@ class Service(BaseModel):
     calendar: Calendar = "24x7"
     hosts: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    #: The checks that judge the service's components (e.g. [http]); empty: all of them.
+    checks: tuple[str, ...] = ()
     #: A component's check counts as down after this many failed polls in a row (until
     #: then it is degraded): one lost poll is not an outage. Up again after up_after
     #: successes in a row.

@@ -64,8 +64,13 @@ class Tally:
     @property
     def total_s(self) -> int:
         return (
-            self.up_s + self.degraded_s + self.down_s + self.unknown_s + self.maintenance_s
-            + self.upstream_s + self.excluded_s
+            self.up_s
+            + self.degraded_s
+            + self.down_s
+            + self.unknown_s
+            + self.maintenance_s
+            + self.upstream_s
+            + self.excluded_s
         )
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import pairwise
 
 
 class SlaState(Enum):
@@ -96,7 +97,7 @@ def overlay(timelines: Sequence[Timeline], span: Span, choose: Choose) -> Timeli
     cuts = [c for c in cuts if span.start <= c <= span.end]
     positions = [0] * len(timelines)
     out: list[Segment] = []
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in pairwise(cuts):
         covering = []
         for i, timeline in enumerate(timelines):
             while positions[i] < len(timeline) and timeline[positions[i]].end <= start:
@@ -115,8 +116,9 @@ def clip(timeline: Timeline, span: Span) -> Timeline:
     )
 
 
-def spans_timeline(spans: Iterable[Span], span: Span, inside: SlaState, outside: SlaState,
-                   cause: str = "") -> Timeline:
+def spans_timeline(
+    spans: Iterable[Span], span: Span, inside: SlaState, outside: SlaState, cause: str = ""
+) -> Timeline:
     """A timeline that is `inside` during `spans` (merged, clipped) and `outside` elsewhere."""
     out: list[Segment] = []
     cursor = span.start

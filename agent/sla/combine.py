@@ -1,0 +1,273 @@
+"""The SLA rules, as pure functions on timelines (agent.sla.timeline).
+
+1. **Samples → timeline.** Each availability sample's state holds from its time until the next
+   sample of the same series, but at most ``max_age`` seconds (two poll intervals: one lost
+   poll is tolerated, a longer silence is not). Time no sample covers is **unknown**: no data
+   is never down.
+2. **Vantage points → check.** The agents that poll the same target are combined best-first:
+   a target is down only when every agent that saw it says down; it is unknown only when none
+   saw it.
+3. **Checks → component.** A component is judged by all its checks (worst first): down if any
+   is down, else unknown if any is unknown, else degraded if any is degraded, else up.
+4. **Components → service.** The service's own hosts are required (worst first, as checks);
+   the members of its groups form a pool: down only when every member that is judged is
+   down, degraded when some are.
+5. **Upstream.** A component that is down while the uplink it hangs off is down (or itself
+   down because of its own uplink) is *upstream*: charged to the uplink, not to it. A
+   component down while its uplink is in maintenance is in maintenance.
+6. **Maintenance and calendar.** Inside a maintenance window the time is *maintenance*;
+   outside the service calendar it is *excluded*. Neither counts for or against the SLO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from agent.sla.model import DailyTally, Incident, Tally
+from agent.sla.timeline import (
+    Segment,
+    SlaState,
+    Span,
+    Timeline,
+    clip,
+    coalesce,
+    constant,
+    overlay,
+    spans_timeline,
+)
+
+S = SlaState
+
+
+def from_samples(
+    samples: Iterable[tuple[int, SlaState, str]], span: Span, max_age: int
+) -> Timeline:
+    """The timeline of one series from its (time, state, reason) samples, sorted by time.
+
+    Samples before `span` count for the time they cover inside it (the caller fetches a
+    look-back of `max_age`)."""
+    out: list[Segment] = []
+    cursor = span.start
+    previous: tuple[int, SlaState, str] | None = None
+
+    def close(until: int) -> None:
+        nonlocal cursor
+        if previous is None:
+            return
+        t, state, reason = previous
+        end = min(until, t + max_age, span.end)
+        start = max(t, cursor)
+        if end > start:
+            if start > cursor:
+                out.append(Segment(cursor, start, S.UNKNOWN))
+            out.append(Segment(start, end, state, reason if state is not S.UP else ""))
+            cursor = end
+
+    for sample in samples:
+        if previous is not None and sample[0] <= previous[0]:
+            continue  # the same poll written twice: the first stands
+        close(sample[0])
+        previous = sample
+        if sample[0] >= span.end:
+            break
+    if previous is not None and previous[0] < span.end:
+        close(span.end)
+    if cursor < span.end:
+        out.append(Segment(cursor, span.end, S.UNKNOWN))
+    return coalesce(out)
+
+
+_BEST = {S.UP: 0, S.DEGRADED: 1, S.DOWN: 2, S.UNKNOWN: 3}
+_WORST = {
+    S.DOWN: 0,
+    S.UPSTREAM: 1,
+    S.MAINTENANCE: 2,
+    S.UNKNOWN: 3,
+    S.DEGRADED: 4,
+    S.UP: 5,
+    S.EXCLUDED: 6,
+}
+
+
+def best_of(timelines: Sequence[Timeline], span: Span) -> Timeline:
+    """Vantage points: the best verdict any agent had (down only when all saw it down)."""
+    if not timelines:
+        return constant(span, S.UNKNOWN)
+    if len(timelines) == 1:
+        return timelines[0]
+
+    def choose(segments: Sequence[Segment]) -> tuple[SlaState, str]:
+        best = min(segments, key=lambda s: _BEST[s.state])
+        return best.state, best.cause
+
+    return overlay(timelines, span, choose)
+
+
+def worst_of(timelines: Sequence[Timeline], span: Span, names: Sequence[str] = ()) -> Timeline:
+    """Checks of a component, or required components of a service: the worst one counts.
+
+    With `names` (one per timeline), the cause says which one: "svc-email: timeout"."""
+    if not timelines:
+        return constant(span, S.UNKNOWN)
+    if len(timelines) == 1 and not names:
+        return timelines[0]
+
+    def choose(segments: Sequence[Segment]) -> tuple[SlaState, str]:
+        index = min(range(len(segments)), key=lambda i: _WORST[segments[i].state])
+        worst = segments[index]
+        if names and worst.state is not S.UP:
+            return worst.state, _named(names[index], worst.cause)
+        return worst.state, worst.cause
+
+    return overlay(timelines, span, choose)
+
+
+def _named(name: str, cause: str) -> str:
+    return f"{name}: {cause}" if cause else name
+
+
+_EXCUSED = {S.MAINTENANCE, S.UPSTREAM, S.UNKNOWN, S.EXCLUDED}
+
+
+def pool_of(timelines: Sequence[Timeline], span: Span, names: Sequence[str]) -> Timeline:
+    """Members of a service's groups (e.g. every videoconference bridge point): the pool is
+    down when every member that is judged is down, degraded when some are. Members that are
+    unknown, in maintenance or cut off upstream are not judged."""
+    if not timelines:
+        return constant(span, S.UNKNOWN)
+
+    def choose(segments: Sequence[Segment]) -> tuple[SlaState, str]:
+        judged = [s for s in segments if s.state not in _EXCUSED]
+        if not judged:
+            for state in (S.UNKNOWN, S.MAINTENANCE, S.UPSTREAM):
+                if any(s.state is state for s in segments):
+                    return state, ""
+            return S.UNKNOWN, ""
+        down = [i for i, s in enumerate(segments) if s.state is S.DOWN]
+        if len(down) == len(judged):
+            return S.DOWN, f"all {len(judged)} judged members down"
+        if down:
+            first = ", ".join(names[i] for i in down[:3]) + (" …" if len(down) > 3 else "")
+            return S.DEGRADED, f"{len(down)} of {len(judged)} members down ({first})"
+        if any(s.state is S.DEGRADED for s in judged):
+            return S.DEGRADED, ""
+        return S.UP, ""
+
+    return overlay(timelines, span, choose)
+
+
+def attribute_upstream(own: Timeline, uplink: Timeline, uplink_name: str, span: Span) -> Timeline:
+    """Down time while the uplink is down becomes upstream (cause: the failed link, the one
+    highest up the chain), and down time while it is in maintenance becomes maintenance."""
+
+    def choose(segments: Sequence[Segment]) -> tuple[SlaState, str]:
+        mine, theirs = segments
+        if mine.state is S.DOWN:
+            if theirs.state is S.DOWN:
+                return S.UPSTREAM, uplink_name
+            if theirs.state is S.UPSTREAM:
+                return S.UPSTREAM, theirs.cause
+            if theirs.state is S.MAINTENANCE:
+                return S.MAINTENANCE, f"maintenance of {uplink_name}"
+        return mine.state, mine.cause
+
+    return overlay([own, uplink], span, choose)
+
+
+def apply_maintenance(
+    timeline: Timeline, windows: Sequence[tuple[str, Span]], span: Span
+) -> Timeline:
+    """Time inside any maintenance window is maintenance (cause: the window's name)."""
+    if not windows:
+        return timeline
+    layers = [spans_timeline([window], span, S.MAINTENANCE, S.UP, name) for name, window in windows]
+
+    def choose(segments: Sequence[Segment]) -> tuple[SlaState, str]:
+        for seg in segments[1:]:
+            if seg.state is S.MAINTENANCE:
+                return S.MAINTENANCE, seg.cause
+        return segments[0].state, segments[0].cause
+
+    return overlay([timeline, *layers], span, choose)
+
+
+def apply_calendar(timeline: Timeline, due: Sequence[Span], span: Span) -> Timeline:
+    """Time outside the calendar's due spans is excluded."""
+    if len(due) == 1 and due[0] == span:
+        return timeline
+    calendar = spans_timeline(due, span, S.UP, S.EXCLUDED)
+
+    def choose(segments: Sequence[Segment]) -> tuple[SlaState, str]:
+        mine, due_now = segments
+        if due_now.state is S.EXCLUDED:
+            return S.EXCLUDED, ""
+        return mine.state, mine.cause
+
+    return overlay([timeline, calendar], span, choose)
+
+
+def incidents(
+    attributed: Timeline, final: Timeline, span: Span, subject: str, service: bool
+) -> list[Incident]:
+    """Every maximal run of down (or upstream) time before maintenance and the calendar
+    are applied, with the seconds of it the SLO is charged (down in the final timeline)."""
+    found: list[Incident] = []
+    run: list[Segment] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        first = run[0]
+        start, end = first.start, run[-1].end
+        charged = sum(
+            min(end, s.end) - max(start, s.start)
+            for s in final
+            if s.state is S.DOWN and s.end > start and s.start < end
+        )
+        upstream = first.cause if first.state is S.UPSTREAM else ""
+        component, cause = subject, first.cause
+        if service and ": " in cause:
+            component, cause = cause.split(": ", 1)
+        found.append(
+            Incident(
+                start=start,
+                end=end,
+                component=component,
+                cause=cause,
+                upstream=upstream,
+                charged_s=charged,
+                open_start=start <= span.start,
+                open_end=end >= span.end,
+            )
+        )
+        run.clear()
+
+    for seg in attributed:
+        if seg.state in (S.DOWN, S.UPSTREAM):
+            if run and (run[-1].state is not seg.state or run[-1].end != seg.start):
+                flush()
+            run.append(seg)
+        else:
+            flush()
+    flush()
+    return found
+
+
+def daily(timeline: Timeline, span: Span, tz: ZoneInfo) -> list[DailyTally]:
+    """The tally of each local day the span touches (partial days at its ends)."""
+    out = []
+    day = datetime.fromtimestamp(span.start, tz).date()
+    while True:
+        lo = max(span.start, _midnight(day, tz))
+        hi = min(span.end, _midnight(day + timedelta(days=1), tz))
+        if lo >= span.end:
+            break
+        out.append(DailyTally(day, Tally.of(clip(timeline, Span(lo, hi)))))
+        day += timedelta(days=1)
+    return out
+
+
+def _midnight(day: date, tz: ZoneInfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
