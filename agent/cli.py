@@ -343,9 +343,11 @@ def config_env() -> None:
 def main() -> None:
     from agent.lab.cli import lab
     from agent.readiness import vc
+    from agent.sla.cli import sla
     from agent.status import status
 
     cli.add_command(lab)
+    cli.add_command(sla)
     cli.add_command(vc)
     cli.add_command(status)
     cli()

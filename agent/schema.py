@@ -218,4 +218,7 @@ def base_schema() -> SchemaRegistry:
 
     for measurement in PROBE_MEASUREMENTS:
         registry.declare(measurement)
+    from agent.sla.writeback import SLA  # written by `netmon sla report --write-back`
+
+    registry.declare(SLA)
     return registry

@@ -23,7 +23,7 @@ from agent.inventory.model import Host, HostSettings, Inventory
 from agent.inventory.origins import OriginFinder
 from agent.inventory.problems import InventoryError, Problem
 from agent.inventory.secrets import SecretResolutionError, SecretResolver
-from agent.inventory.servicecheck import read_services
+from agent.inventory.servicecheck import read_services, read_sla
 from agent.inventory.yamlcheck import check_yaml
 from agent.secret import Secret
 
@@ -180,7 +180,11 @@ class _HostReader:
 
     def _unknown_variables(self) -> None:
         # A misspelt netmon_ variable would otherwise be ignored silently.
-        known = set(HostSettings.model_fields) | {"netmon_credentials", "netmon_services"}
+        known = set(HostSettings.model_fields) | {
+            "netmon_credentials",
+            "netmon_services",
+            "netmon_sla",
+        }
         prefixes = ("netmon_lab_", *(f"netmon_{name}_" for name in self.registry.names()))
         for variable in self.hostvars:
             if (
@@ -298,7 +302,23 @@ def _uplink_problems(
         elif uplink == host.name:
             file = origins.find(host.name, host.groups, "netmon_uplink")
             problems.append(Problem(file, host.name, "netmon_uplink", "a host cannot be its own"))
+        elif _uplink_loop(host.name, described):
+            # Outages are attributed up the chain of uplinks (agent.sla): it must end.
+            file = origins.find(host.name, host.groups, "netmon_uplink")
+            message = f"the chain of uplinks from {host.name} comes back to it (a loop)"
+            problems.append(Problem(file, host.name, "netmon_uplink", message))
     return problems
+
+
+def _uplink_loop(start: str, described: Mapping[str, Host]) -> bool:
+    seen = {start}
+    current = described[start].settings.netmon_uplink
+    while current and current in described:
+        if current in seen:
+            return current == start
+        seen.add(current)
+        current = described[current].settings.netmon_uplink
+    return False
 
 
 def _duplicate_endpoints(hosts: Mapping[str, Host], origins: OriginFinder) -> list[Problem]:
@@ -389,8 +409,14 @@ def load_inventory(
     problems.extend(_uplink_problems(described, host_groups, origins))
     services, service_problems = read_services(hostvars, members, origins)
     problems.extend(service_problems)
+    sla, overrides, sla_problems = read_sla(
+        hostvars, members, services, origins, path if path.is_dir() else path.parent
+    )
+    problems.extend(sla_problems)
     problems.extend(_duplicate_endpoints(hosts, origins))
     problems.extend(_fleet_problems(hosts, registry, origins))
     if problems:
         raise InventoryError(problems)
-    return Inventory(str(path), hosts, tuple(unmonitored), described, services, members)
+    return Inventory(
+        str(path), hosts, tuple(unmonitored), described, services, members, sla, overrides
+    )

@@ -22,6 +22,11 @@ Variables the agent reads (resolved host → groups → all by Ansible):
 ``netmon_credentials``      named credential sets (usually in group_vars/all); a host's
                             ``netmon_<check>_credential`` names one
 ``netmon_services``         the service catalogue (group_vars/all), see agent.inventory.services
+``netmon_sla``              the SLA rules (group_vars/all): calendar, connection-point
+                            terms, maintenance windows, report issuer (agent.sla.settings)
+``netmon_slo_target``       this connection point's SLO target in percent (overrides
+                            netmon_sla.connection_points.slo_target)
+``netmon_sla_checks``       the checks this site is judged by (default: all its checks)
 ==========================  ==========================================================
 """
 
@@ -35,6 +40,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from agent.collector import Target
 from agent.inventory.services import Service
+from agent.sla.calendar import CalendarOverrides
+from agent.sla.settings import SlaSettings
 
 Level = Literal["province", "district", "commune", "dc"]
 #: Tag values: no white space, commas or '=' (they would need escaping in every query).
@@ -65,6 +72,8 @@ class HostSettings(BaseModel):
     netmon_interval: float = Field(default=60.0, ge=1.0, le=86400.0)
     netmon_timeout: float | None = Field(default=None, gt=0.0)
     netmon_jitter: float = Field(default=0.0, ge=0.0)
+    netmon_slo_target: float | None = Field(default=None, gt=0.0, le=100.0)
+    netmon_sla_checks: list[str] = Field(default_factory=list)
 
     # A poll allowed to outlast its interval, or started late by more than one, is an
     # overrun every time; a bounded timeout also bounds how long a shutdown waits.
@@ -136,6 +145,9 @@ class Inventory:
     services: Mapping[str, Service] = field(default_factory=dict)
     #: group → its member hosts (descendant groups included), as Ansible resolved them.
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sla: SlaSettings = field(default_factory=SlaSettings)
+    #: The calendar override file's content (netmon_sla.calendar.overrides_file), read.
+    calendar_overrides: CalendarOverrides | None = None
 
     def targets(self) -> list[Target]:
         return [target for host in self.hosts.values() for target in host.targets()]

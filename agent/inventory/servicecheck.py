@@ -8,6 +8,7 @@ of what a service is, so that is reported instead of guessed at.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,29 +16,34 @@ from pydantic import ValidationError
 from agent.inventory.origins import OriginFinder
 from agent.inventory.problems import Problem
 from agent.inventory.services import Service
+from agent.sla.calendar import CalendarError, CalendarOverrides, load_overrides
+from agent.sla.settings import SlaSettings
 
 VARIABLE = "netmon_services"
+SLA_VARIABLE = "netmon_sla"
 
 
-def _catalogue(hostvars: Mapping[str, Any], origins: OriginFinder) -> tuple[Any, list[Problem]]:
+def _catalogue(
+    hostvars: Mapping[str, Any], origins: OriginFinder, variable: str = VARIABLE
+) -> tuple[Any, list[Problem]]:
     seen: dict[str, Any] = {}
     for host, variables in sorted(hostvars.items()):
-        if VARIABLE in variables:
-            seen[host] = variables[VARIABLE]
+        if variable in variables:
+            seen[host] = variables[variable]
     if not seen:
         return {}, []
     first_host, first = next(iter(seen.items()))
     differing = [host for host, value in seen.items() if value != first]
     if differing:
-        where = origins.find(differing[0], [], VARIABLE)
+        where = origins.find(differing[0], [], variable)
         message = (
             f"defined differently for {len(differing)} hosts (first {differing[0]}) than for "
-            f"{first_host}: define the catalogue once, in group_vars/all"
+            f"{first_host}: define it once, in group_vars/all"
         )
-        return {}, [Problem(where, differing[0], VARIABLE, message)]
+        return {}, [Problem(where, differing[0], variable, message)]
     if not isinstance(first, Mapping):
-        where = origins.find(first_host, [], VARIABLE)
-        return {}, [Problem(where, "", VARIABLE, "must be a mapping of service id → service")]
+        where = origins.find(first_host, [], variable)
+        return {}, [Problem(where, "", variable, "must be a mapping")]
     return first, []
 
 
@@ -78,3 +84,56 @@ def read_services(
             problems.append(Problem(where, "", field, "names no hosts and no groups"))
         services[str(service_id)] = service
     return services, problems
+
+
+def _validation_problems(exc: ValidationError, where: str, field: str) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(Problem(where, "", f"{field}.{loc}" if loc else field, message))
+    return problems
+
+
+def read_sla(
+    hostvars: Mapping[str, Any],
+    members: Mapping[str, tuple[str, ...]],
+    services: Mapping[str, Service],
+    origins: OriginFinder,
+    inventory_dir: Path,
+) -> tuple[SlaSettings, CalendarOverrides | None, list[Problem]]:
+    """``netmon_sla`` typed, its override file read, and every problem in both."""
+    raw, problems = _catalogue(hostvars, origins, SLA_VARIABLE)
+    if problems:
+        return SlaSettings(), None, problems
+    where = origins.find(next(iter(hostvars)), [], SLA_VARIABLE) if hostvars else ""
+    try:
+        settings = SlaSettings.model_validate(raw or {})
+    except ValidationError as exc:
+        return SlaSettings(), None, _validation_problems(exc, where, SLA_VARIABLE)
+    for index, window in enumerate(settings.maintenance):
+        field = f"{SLA_VARIABLE}.maintenance.{index}"
+        problems += [
+            Problem(where, "", f"{field}.hosts", f"no inventory host {host!r}")
+            for host in window.hosts
+            if host not in hostvars
+        ]
+        problems += [
+            Problem(where, "", f"{field}.groups", f"no inventory group {group!r} (or empty)")
+            for group in window.groups
+            if group not in members
+        ]
+        problems += [
+            Problem(where, "", f"{field}.services", f"no service {service!r} in netmon_services")
+            for service in window.services
+            if service not in services
+        ]
+    overrides = None
+    if settings.calendar.overrides_file:
+        path = inventory_dir / settings.calendar.overrides_file
+        try:
+            overrides = load_overrides(path)
+        except CalendarError as exc:
+            field = f"{SLA_VARIABLE}.calendar.overrides_file"
+            problems.append(Problem(where, "", field, str(exc)))
+    return settings, overrides, problems

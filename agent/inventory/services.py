@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.sla.maintenance import MaintenanceWindow
+
 ServiceKind = Literal["egov", "videoconference"]
 Calendar = Literal["24x7", "business_hours"]
 
@@ -29,6 +31,8 @@ class Service(BaseModel):
     groups: tuple[str, ...] = ()
     #: The checks that judge the service's components (e.g. [http]); empty: all of them.
     checks: tuple[str, ...] = ()
+    #: The service's own maintenance windows (agent.sla.maintenance): excluded from its SLA.
+    maintenance: tuple[MaintenanceWindow, ...] = ()
     #: A component's check counts as down after this many failed polls in a row (until
     #: then it is degraded): one lost poll is not an outage. Up again after up_after
     #: successes in a row.

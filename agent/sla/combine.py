@@ -158,22 +158,26 @@ def pool_of(timelines: Sequence[Timeline], span: Span, names: Sequence[str]) -> 
     return overlay(timelines, span, choose)
 
 
-def attribute_upstream(own: Timeline, uplink: Timeline, uplink_name: str, span: Span) -> Timeline:
-    """Down time while the uplink is down becomes upstream (cause: the failed link, the one
-    highest up the chain), and down time while it is in maintenance becomes maintenance."""
+def attribute_upstream(
+    own: Timeline, uplink_unplanned: Timeline, uplink_planned: Timeline, uplink: str, span: Span
+) -> Timeline:
+    """Down time while the uplink is down becomes upstream (cause: the failed link highest up
+    the chain). Down time while the uplink is down inside its maintenance window becomes
+    maintenance; an uplink in a window but up excuses nothing."""
 
     def choose(segments: Sequence[Segment]) -> tuple[SlaState, str]:
-        mine, theirs = segments
-        if mine.state is S.DOWN:
-            if theirs.state is S.DOWN:
-                return S.UPSTREAM, uplink_name
-            if theirs.state is S.UPSTREAM:
-                return S.UPSTREAM, theirs.cause
-            if theirs.state is S.MAINTENANCE:
-                return S.MAINTENANCE, f"maintenance of {uplink_name}"
+        mine, was, excused = segments
+        if mine.state is S.DOWN and was.state in (S.DOWN, S.UPSTREAM):
+            if excused.state is S.MAINTENANCE:
+                return S.MAINTENANCE, excused.cause or f"maintenance of {uplink}"
+            if excused.state is S.UPSTREAM:
+                return S.UPSTREAM, excused.cause
+            if was.state is S.UPSTREAM:
+                return S.UPSTREAM, was.cause
+            return S.UPSTREAM, uplink
         return mine.state, mine.cause
 
-    return overlay([own, uplink], span, choose)
+    return overlay([own, uplink_unplanned, uplink_planned], span, choose)
 
 
 def apply_maintenance(

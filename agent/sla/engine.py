@@ -125,8 +125,9 @@ class _Run:
         uplink = self.uplinks.get(host)
         if not uplink or uplink in self._visiting:  # a loop of uplinks: stop, do not recurse
             return own
-        above = self.effective_site(uplink, planned)
-        return combine.attribute_upstream(own, above, uplink, self.span)
+        unplanned = self.effective_site(uplink, planned=False)
+        excused = self.effective_site(uplink, planned=True) if planned else unplanned
+        return combine.attribute_upstream(own, unplanned, excused, uplink, self.span)
 
     def _site_checks(self, host: str) -> Sequence[str]:
         return self.engine.site_checks.get(host, ())

@@ -213,3 +213,20 @@ def test_a_pool_is_down_only_when_every_member_is() -> None:
     assert result["vc"].tally.degraded_s == 1_800
     assert result["vc"].tally.down_s == 1_800
     assert result["vc"].tally.up_s == 3_600
+
+
+def test_an_uplink_in_a_window_but_up_excuses_nothing() -> None:
+    polls = Polls()
+    polls.every("d-rt", "2026-10-05 01:00", "2026-10-05 02:00", OK)
+    polls.every("c-cpe", "2026-10-05 01:00", "2026-10-05 01:15", DOWN)
+    polls.every("c-cpe", "2026-10-05 01:15", "2026-10-05 02:00", OK)
+
+    def windows(period: Span, host: str, svc: str) -> list[tuple[str, Span]]:
+        return (
+            [("firmware", span("2026-10-05 01:00", "2026-10-05 02:00"))] if host == "d-rt" else []
+        )
+
+    subjects = compute(polls, span("2026-10-05 01:00", "2026-10-05 02:00"), windows=windows)
+    assert subjects["d-rt"].tally.maintenance_s == 3_600
+    assert subjects["c-cpe"].tally.down_s == 900  # its own 15 minutes
+    assert subjects["c-cpe"].tally.maintenance_s == 0

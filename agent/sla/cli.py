@@ -1,0 +1,263 @@
+"""``netmon sla``: availability reports for departments, and the month so far.
+
+Exit codes: 0 done · 1 InfluxDB could not be read or written · 2 wrong usage (an unknown
+department, period or format) · 3 invalid settings or inventory (nothing was read).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+import click
+
+from agent.cli import EXIT_FAILED, EXIT_USAGE, CliState, inventory_option, pass_state
+from agent.inventory.model import Inventory
+from agent.output.lineprotocol import serialize
+from agent.sla.build import (
+    Selection,
+    build_engine,
+    build_report,
+    calendar_of,
+    departments,
+    lookback_s,
+    slug,
+)
+from agent.sla.influx import InfluxClient, InfluxHistory, InfluxQueryError
+from agent.sla.model import Language, Subject
+from agent.sla.period import Period, PeriodError, parse_period
+from agent.sla.writeback import sla_samples
+
+FORMATS = ("pdf", "html", "xlsx", "csv")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"netmon sla: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group("sla")
+def sla() -> None:
+    """Availability against the SLO per department, service and level (issue 7 rules:
+    `no data` is unknown, never down; maintenance and time outside the service calendar are
+    left out; a commune is not charged for its district's uplink)."""
+
+
+def _period(text: str, inventory: Inventory) -> Period:
+    try:
+        return parse_period(text, now=int(time.time()), tz=calendar_of(inventory).tz)
+    except PeriodError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        raise AssertionError("unreachable") from exc
+
+
+def _compute(state: CliState, inventory: Inventory, period: Period) -> list[Subject]:
+    span = period.span(calendar_of(inventory).tz)
+    try:
+        with InfluxClient(state.settings.influxdb) as client:
+            engine = build_engine(inventory, InfluxHistory(client, lookback_s(inventory)))
+            return engine.compute(span)
+    except InfluxQueryError as exc:
+        _fail(str(exc), EXIT_FAILED)
+        raise AssertionError("unreachable") from exc
+
+
+def _check_selection(selection: Selection, subjects: Sequence[Subject]) -> None:
+    if selection.department and selection.department not in departments(subjects):
+        known = "; ".join(departments(subjects))
+        _fail(f"no department {selection.department!r} (known: {known})", EXIT_USAGE)
+    if selection.service and not any(
+        s.kind == "service" and s.id == selection.service for s in subjects
+    ):
+        known = ", ".join(s.id for s in subjects if s.kind == "service")
+        _fail(f"no service {selection.service!r} (known: {known})", EXIT_USAGE)
+
+
+@sla.command("report")
+@inventory_option
+@click.option(
+    "--period",
+    required=True,
+    help="2026-10, 2026-Q4, 2026, 2026-10-01..2026-10-15, "
+    "last-month or this-month (days in the SLA time zone).",
+)
+@click.option("--department", default="", help="Only this department's sites and services.")
+@click.option("--service", default="", help="Only this service (its id in netmon_services).")
+@click.option(
+    "--level",
+    type=click.Choice(["province", "district", "commune"]),
+    default=None,
+    help="Only the connection points of this level.",
+)
+@click.option("--district", default="", help="Only this district (netmon_district).")
+@click.option(
+    "--all-departments",
+    is_flag=True,
+    help="One report per department, written into the directory -o names.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Default: from the -o file's suffix, else pdf.",
+)
+@click.option(
+    "--language",
+    type=click.Choice(get_args(Language)),
+    default="vi",
+    help="vi (Decree 30/2020 layout in PDF) or en.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File to write (a directory with --all-departments); html and csv may go "
+    "to standard output.",
+)
+@click.option(
+    "--write-back/--no-write-back",
+    default=False,
+    help="Also write the figures to InfluxDB as `sla` samples (for Grafana).",
+)
+@pass_state
+def report(
+    state: CliState,
+    inventory_path: Path | None,
+    period: str,
+    department: str,
+    service: str,
+    level: str | None,
+    district: str,
+    all_departments: bool,
+    fmt: str | None,
+    language: Language,
+    output: Path | None,
+    write_back: bool,
+) -> None:
+    """Write an availability report: PDF, HTML, XLSX or CSV."""
+    from agent.sla.render import render
+
+    fmt = fmt or (output.suffix.lstrip(".").lower() if output and not all_departments else "pdf")
+    if fmt not in FORMATS:
+        _fail(f"cannot tell the format from {output}: give --format ({', '.join(FORMATS)})", 2)
+    if all_departments and (output is None or (output.exists() and not output.is_dir())):
+        _fail("--all-departments writes one file per department: give -o DIRECTORY", EXIT_USAGE)
+    if output is None and fmt in ("pdf", "xlsx") and sys.stdout.isatty():
+        _fail(f"a {fmt} report is binary: give -o FILE", EXIT_USAGE)
+    inventory = state.inventory(inventory_path)
+    chosen = _period(period, inventory)
+    selection = Selection(department, service, level or "", district)
+    subjects = _compute(state, inventory, chosen)
+    _check_selection(selection, subjects)
+    span = chosen.span(calendar_of(inventory).tz)
+    common: dict[str, Any] = {
+        "inventory": inventory,
+        "span": span,
+        "period": chosen.label,
+        "language": language,
+    }
+    if all_departments:
+        assert output is not None
+        output.mkdir(parents=True, exist_ok=True)
+        for name in departments(subjects):
+            doc = build_report(subjects, Selection(department=name), **common)
+            path = output / f"sla-{chosen.label}-{slug(name)}.{fmt}"
+            path.write_bytes(render(doc, fmt))  # type: ignore[arg-type]
+            click.echo(f"{path}: {len(doc.subjects)} subjects", err=True)
+    else:
+        doc = build_report(subjects, selection, **common)
+        body = render(doc, fmt)  # type: ignore[arg-type]
+        if output is None:
+            sys.stdout.buffer.write(body)
+        else:
+            output.write_bytes(body)
+            click.echo(f"{output}: {len(doc.subjects)} subjects, {chosen.label}", err=True)
+    if write_back:
+        _write_back(state, inventory, subjects, chosen, span.start)
+
+
+def _write_back(
+    state: CliState, inventory: Inventory, subjects: list[Subject], period: Period, start: int
+) -> None:
+    lines = [
+        line
+        for sample in sla_samples(subjects, period.label, start, inventory)
+        if (line := serialize(sample)) is not None
+    ]
+    try:
+        with InfluxClient(state.settings.influxdb) as client:
+            client.write([_seconds_precision(line) for line in lines])
+    except InfluxQueryError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    click.echo(f"wrote {len(lines)} sla samples for {period.label}", err=True)
+
+
+def _seconds_precision(line: str) -> str:
+    head, _, stamp = line.rpartition(" ")
+    return f"{head} {int(stamp) // 1_000_000_000}"
+
+
+@sla.command("status")
+@inventory_option
+@click.option("--department", default="", help="Only this department's sites and services.")
+@click.option("--all", "show_all", is_flag=True, help="Every subject, not only those at risk.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@pass_state
+def status(
+    state: CliState,
+    inventory_path: Path | None,
+    department: str,
+    show_all: bool,
+    output_format: str,
+) -> None:
+    """Month to date: each subject's availability against its target, and open incidents."""
+    inventory = state.inventory(inventory_path)
+    chosen = _period("this-month", inventory)
+    subjects = _compute(state, inventory, chosen)
+    selection = Selection(department=department)
+    _check_selection(selection, subjects)
+    chosen_subjects = [s for s in subjects if selection.keeps(s)]
+    rows = [_status_row(s) for s in chosen_subjects]
+    if output_format == "json":
+        click.echo(
+            json.dumps({"period": chosen.label, "subjects": rows}, ensure_ascii=False, indent=2)
+        )
+        return
+    missed = [r for r in rows if r["met"] is False]
+    open_now = [r for r in rows if r["open_incident"]]
+    click.echo(
+        f"{chosen.label} to date: {len(rows)} subjects, {len(missed)} below target, "
+        f"{len(open_now)} down now"
+    )
+    shown = rows if show_all else [r for r in rows if r["met"] is not True or r["open_incident"]]
+    for row in shown:
+        pct = "no data" if row["availability_pct"] is None else f"{row['availability_pct']:.3f} %"
+        flag = {True: "ok", False: "BELOW", None: "-"}[row["met"]]
+        down = " DOWN NOW" if row["open_incident"] else ""
+        click.echo(
+            f"  {row['id']:<28} {pct:>10} / {row['slo_target']:g} % {flag:<5} "
+            f"down {row['downtime_s']:>7} s  unknown {row['unknown_s']:>8} s{down}"
+        )
+
+
+def _status_row(subject: Subject) -> dict[str, Any]:
+    last = subject.incidents[-1] if subject.incidents else None
+    return {
+        "id": subject.id,
+        "kind": subject.kind,
+        "name": subject.name,
+        "department": subject.department,
+        "availability_pct": subject.availability_pct,
+        "slo_target": subject.slo_target,
+        "met": subject.met,
+        "downtime_s": subject.tally.down_s,
+        "unknown_s": subject.tally.unknown_s,
+        "incidents": len(subject.incidents),
+        "open_incident": bool(last and last.open_end and not last.upstream),
+    }
