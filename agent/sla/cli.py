@@ -117,8 +117,8 @@ def _check_selection(selection: Selection, subjects: Sequence[Subject]) -> None:
     "--output",
     type=click.Path(path_type=Path),
     default=None,
-    help="File to write (a directory with --all-departments); html and csv may go "
-    "to standard output.",
+    help="File to write (a directory with --all-departments); {period} in it becomes "
+    "the period (2026-10). html and csv may go to standard output.",
 )
 @click.option(
     "--write-back/--no-write-back",
@@ -152,6 +152,8 @@ def report(
         _fail(f"a {fmt} report is binary: give -o FILE", EXIT_USAGE)
     inventory = state.inventory(inventory_path)
     chosen = _period(period, inventory)
+    if output is not None and "{period}" in str(output):
+        output = Path(str(output).replace("{period}", chosen.label))
     selection = Selection(department, service, level or "", district)
     subjects = _compute(state, inventory, chosen)
     _check_selection(selection, subjects)

@@ -230,3 +230,43 @@ def test_an_uplink_in_a_window_but_up_excuses_nothing() -> None:
     assert subjects["d-rt"].tally.maintenance_s == 3_600
     assert subjects["c-cpe"].tally.down_s == 900  # its own 15 minutes
     assert subjects["c-cpe"].tally.maintenance_s == 0
+
+
+def test_business_hours_with_a_public_holiday_and_a_make_up_working_day() -> None:
+    from pathlib import Path
+
+    from agent.sla.calendar import CalendarSettings, ServiceCalendar, load_overrides
+
+    overrides = load_overrides(Path("inventory/calendars/vn.yml"))
+    calendar = ServiceCalendar(CalendarSettings(), overrides)
+    motcua = service("Một cửa điện tử", hosts=["svc-motcua"], calendar="business_hours")
+    inventory = province({"motcua": motcua})
+    polls = Polls()
+    outages = [
+        ("2026-08-22 10:00", "2026-08-22 14:00"),  # A: Saturday worked in exchange for 31/08
+        ("2026-08-23 09:00", "2026-08-23 10:00"),  # C: Sunday
+        ("2026-08-27 16:30", "2026-08-28 08:00"),  # D: Thursday evening to Friday morning
+        ("2026-08-31 08:00", "2026-08-31 12:00"),  # B: Monday 31/08, a day off (holidays VN)
+    ]
+    cursor = "2026-08-21 00:00"
+    for start, end in outages:
+        polls.every("svc-motcua", cursor, start, OK, service="motcua")
+        polls.every("svc-motcua", start, end, DOWN, service="motcua")
+        cursor = end
+    polls.every("svc-motcua", cursor, "2026-09-01 00:00", OK, service="motcua")
+    engine = SlaEngine(inventory, polls.history, calendar)
+    [result] = [
+        s for s in engine.compute(span("2026-08-21 00:00", "2026-09-01 00:00")) if s.id == "motcua"
+    ]
+
+    # Due: 07:30–11:30 and 13:00–17:00 (8 h = 28,800 s) on Fri 21, Sat 22 (make-up day),
+    # Mon 24 – Fri 28; not Sun 23, Sat 29, Sun 30, Mon 31 (day off): 7 × 28,800 = 201,600 s.
+    # Charged: A 10:00–11:30 + 13:00–14:00 = 9,000 s; C 0 (Sunday); D Thu 16:30–17:00 +
+    # Fri 07:30–08:00 = 3,600 s; B 0 (day off). Down 12,600 s; up 201,600 − 12,600.
+    # Excluded: 11 days × 86,400 − 201,600 = 748,800 s.
+    assert result.tally.down_s == 12_600
+    assert result.tally.up_s == 189_000
+    assert result.tally.excluded_s == 748_800
+    assert result.availability_pct == 100 * 189_000 / 201_600
+    assert [i.charged_s for i in result.incidents] == [9_000, 0, 3_600, 0]
+    assert [i.seconds for i in result.incidents] == [14_400, 3_600, 55_800, 14_400]
