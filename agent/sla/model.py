@@ -104,7 +104,7 @@ class Incident:
     component: str
     #: What the failed polls said (e.g. "timeout", "http 503"), or the upstream host.
     cause: str
-    #: True when the run was charged to an upstream link, not to this subject.
+    #: The upstream host the run was charged to ("" when it is this subject's own).
     upstream: str = ""
     #: Seconds charged against the SLO: inside the calendar, outside maintenance.
     charged_s: int = 0

@@ -9,14 +9,18 @@ the broken ones show exactly the outage the plan scheduled.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -195,6 +199,10 @@ def test_main_job_stores_every_point_within_two_cycles_and_shows_the_faults(
             measurement: influx.rows(f'SELECT * FROM "{measurement}"', "netmon")
             for measurement in ("ping", "http_response", "sip", "net_response", "availability")
         }
+        # The SLA report of the run, from the same data (the database must be up for it).
+        _sla_report_shows_the_district_outage(
+            lab_env, lab_inventory, dark_router, probes["availability"], tmp_path
+        )
     polls: dict[str, list[tuple[int, str]]] = {}
     for row in rows:
         polls.setdefault(row["source"], []).append((row["time"], row["result"]))
@@ -270,3 +278,86 @@ def _probes_landed(
         assert len(states) >= 2 and states[0] == 1 and set(states[1:]) == {2}, (host, states)
         assert all("H.323 port" in row["reason"] for row in rows), rows[0]["reason"]
     assert dark & bridge, "the dark district has bridge points"
+
+
+def _first_and_last(rows: list[dict[str, Any]], host: str) -> tuple[int, int]:
+    """The first and last second a site's own SNMP verdict covers (epoch seconds, floored as
+    InfluxDB's epoch=s does)."""
+    times = [
+        row["time"] // 1_000_000_000
+        for row in rows
+        if row["target"] == host and row["check"] == "snmp" and not row.get("service")
+    ]
+    return min(times), max(times)
+
+
+def _sla_report_shows_the_district_outage(
+    env: dict[str, str],
+    inventory: Inventory,
+    dark_router: str,
+    availability: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """`netmon sla report` on the run: the dark district's router is charged exactly from its
+    first failed poll until its last verdict runs out (two intervals later: then the agent
+    had stopped, and no data is unknown, not down); the points behind it are charged only
+    for the time the router had no verdict; the PDF, HTML and CSV say so."""
+    from agent.sla.render.i18n import Words
+    from tests.sla_render_checks import (
+        chromium_render,
+        pdf_page_png,
+        pdf_text,
+        png_is_not_blank,
+    )
+
+    for tool in ("pdftotext", "pdftoppm", "chromium"):
+        require_binary(tool)
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    first_day = datetime.fromtimestamp(min(r["time"] for r in availability) // 10**9, tz).date()
+    period = f"{first_day}..{datetime.now(tz).date()}"
+    csv_path = tmp_path / "sla.csv"
+    done = _netmon(env, "sla", "report", "--period", period, "--format", "csv",
+                   "--language", "en", "-o", str(csv_path), timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = {
+        row["Id"]: row
+        for row in csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8-sig")))
+    }
+
+    max_age = round(2 * inventory.described[dark_router].settings.netmon_interval)
+    first, last = _first_and_last(availability, dark_router)
+    outage_s = last + max_age - first
+    router = table[dark_router]
+    assert int(router["Downtime (s)"]) == outage_s, (router, first, last)
+    assert float(router["Availability (%)"]) == 0.0
+    assert int(router["Upstream (s)"]) == 0
+
+    behind = faultplan.behind(dark_router, inventory.described) - {dark_router}
+    points = behind & set(inventory.groups["connection_points"])
+    assert points
+    attributed = 0
+    for point in points:
+        p_first, p_last = _first_and_last(availability, point)
+        uncovered = max(0, first - p_first) + max(0, p_last - last)
+        assert int(table[point]["Downtime (s)"]) <= uncovered, (point, table[point])
+        attributed += int(table[point]["Upstream (s)"])
+    assert attributed > 0
+
+    department = inventory.described[dark_router].settings.netmon_department
+    pdf = tmp_path / "district.pdf"
+    html = tmp_path / "district.html"
+    for path in (pdf, html):
+        done = _netmon(env, "sla", "report", "--period", period, "--department", department,
+                       "-o", str(path), timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    words = Words("vi", "Asia/Ho_Chi_Minh")
+    text = pdf_text(pdf)
+    for heading in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "BÁO CÁO"):
+        assert heading in text
+    assert words.clock(outage_s) in text
+    assert words.pct(0.0) in text
+    assert png_is_not_blank(pdf_page_png(pdf))
+    dom, shot = chromium_render(html, tmp_path)
+    assert words.clock(outage_s) in dom
+    assert department in dom
+    assert png_is_not_blank(shot)
