@@ -122,3 +122,33 @@ def test_a_refused_query_names_no_secret(influx_auth_server: InfluxServer) -> No
     assert "401" in str(caught.value)
     assert password.reveal() not in str(caught.value)
     assert password.reveal() not in repr(caught.value)
+
+
+def test_whole_clean_days_give_the_same_timelines_as_every_sample(
+    influx_server: InfluxServer, influx_db: str
+) -> None:
+    """Four days: the 2nd clean for everyone, the 3rd with an outage, a data gap across the
+    4th's midnight; the range starts and ends mid-day. Read with clean days taken whole and
+    read sample by sample: identical."""
+    polls = Polls()
+    for host in ("p-core", "d-rt", "c-cpe", "c2-cpe"):
+        polls.every(host, "2026-10-04 12:00", "2026-10-06 09:00", OK)
+        polls.every(host, "2026-10-06 10:00", "2026-10-06 23:50", OK)
+        polls.every(host, "2026-10-07 00:30", "2026-10-08 12:00", OK)
+    polls.every("d-rt", "2026-10-06 09:00", "2026-10-06 10:00", DOWN)
+    polls.every("c-cpe", "2026-10-06 09:00", "2026-10-06 10:00", DOWN)
+    polls.every("p-core", "2026-10-06 09:00", "2026-10-06 10:00", OK)
+    polls.every("c2-cpe", "2026-10-06 09:00", "2026-10-06 10:00", OK)
+    _store(influx_server, influx_db, [_line(o) for o in polls.history.observations])
+    period = span("2026-10-04 18:00", "2026-10-08 06:00")
+    settings = InfluxSettings(url=influx_server.url, database=influx_db)
+    with InfluxClient(settings) as client:
+        fast = InfluxHistory(client, lookback_s=120)
+        whole = fast.timelines(period, lambda target: 120)
+        slow = InfluxHistory(client, lookback_s=120, whole_days=False).timelines(
+            period, lambda target: 120
+        )
+    assert fast.clean_days > 0 and fast.raw_days > 0
+    assert whole == slow
+    # The gap 23:50–00:30 across the night of the 6th (local): 23:49 holds until 23:51.
+    assert sum(s.seconds for s in whole[next(iter(whole))] if s.state.value == "unknown") == 2340
