@@ -218,7 +218,9 @@ def base_schema() -> SchemaRegistry:
 
     for measurement in PROBE_MEASUREMENTS:
         registry.declare(measurement)
+    from agent.sla.digest import DIGEST  # kept by the SLA engine (agent.sla.digest)
     from agent.sla.writeback import SLA  # written by `netmon sla report --write-back`
 
     registry.declare(SLA)
+    registry.declare(DIGEST)
     return registry

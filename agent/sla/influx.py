@@ -8,16 +8,22 @@ never has to fit in one JSON document.
 from __future__ import annotations
 
 import json
+import logging
+import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
 
+from agent.output.lineprotocol import serialize
 from agent.output.transports import _ssl_context, checked_base_url, server_message
 from agent.secret import Secret
 from agent.settings import InfluxSettings
-from agent.sla.history import MaxAge, Observation, SeriesKey, timelines_of
-from agent.sla.timeline import Segment, SlaState, Span, Timeline, coalesce
+from agent.sla.combine import from_samples
+from agent.sla.digest import DAY, MEASUREMENT, VERSION, decode, join, samples_of
+from agent.sla.history import MaxAge, Observation, SeriesKey, timelines_of, to_state
+from agent.sla.timeline import SlaState, Span, Timeline
 
 CHUNK_ROWS = 50_000
 
@@ -93,8 +99,8 @@ class InfluxClient:
         except httpx.HTTPError as exc:
             raise InfluxQueryError(f"InfluxDB query failed: {type(exc).__name__}") from None
 
-    def write(self, lines: list[str]) -> None:
-        params = {"db": self.database, "precision": "s"}
+    def write(self, lines: list[str], precision: str = "s") -> None:
+        params = {"db": self.database, "precision": precision}
         if self.retention_policy:
             params["rp"] = self.retention_policy
         try:
@@ -121,93 +127,119 @@ def _chunk_series(
                 yield tags, columns, values
 
 
-DAY = 86_400
-#: Statements sent in one /query request when reading the days that are not clean.
+#: Statements sent in one /query request when reading days sample by sample.
 STATEMENTS_PER_REQUEST = 40
+#: A day's digest is stored once it ended this long ago: longer than the agent's spool
+#: keeps undelivered data (7 days by default), so no late sample can change it.
+SETTLE_DAYS = 8
+#: Days read sample by sample per request round (bounds the memory a cold year needs).
+DAYS_PER_READ = 4
+
+log = logging.getLogger("netmon.sla")
 
 
 class InfluxHistory:
     """agent.sla.history.History over InfluxDB's `availability` and `lldp` measurements.
 
-    A year of one-minute verdicts is ~100 million points: too many to move. So a range of
-    whole days is read in two passes. First, per series and UTC day, the count and the
-    lowest and highest state (InfluxDB aggregates, one row per series and day). A day with a
-    verdict in every poll slot of its series (86,400 / interval of them) and all of them ok
-    is **clean**: it is up from midnight to midnight, and none of its samples are read.
-    Every other day, and the partial days at the range's ends, are read sample by sample
-    and judged by the same rule as everything else (agent.sla.combine.from_samples).
+    Whole UTC days come from their digests (agent.sla.digest) where stored; a day without
+    one, and the partial days at the range's ends, are read sample by sample, and the digests
+    of settled days are written back, so the next report over them reads one point per series
+    and day instead of 1,440.
     """
 
-    def __init__(self, client: InfluxClient, lookback_s: int, *, whole_days: bool = True) -> None:
+    def __init__(
+        self,
+        client: InfluxClient,
+        lookback_s: int,
+        *,
+        digests: bool = True,
+        settle_days: int = SETTLE_DAYS,
+        now: int | None = None,
+    ) -> None:
         self.client = client
         self.lookback_s = lookback_s
-        self.whole_days = whole_days
-        #: What the last `timelines` call read: clean days taken whole, days read raw.
-        self.clean_days = 0
-        self.raw_days = 0
+        self.digests = digests
+        self.settle_days = settle_days
+        self.now = now
+        #: What the last `timelines` call did, in days: from digests, computed, stored.
+        self.days_from_digests = 0
+        self.days_computed = 0
+        self.days_stored = 0
 
     def timelines(self, span: Span, max_age: MaxAge) -> dict[SeriesKey, Timeline]:
         first_day = -(-span.start // DAY) * DAY
         last_day = span.end // DAY * DAY
-        if not self.whole_days or last_day - first_day < DAY:
+        if not self.digests or last_day - first_day < DAY:
             return timelines_of(self._samples([(span, None)]), span, max_age)
-        clean = self._clean_days(Span(first_day, last_day), max_age)
-        return self._assemble(span, Span(first_day, last_day), clean, max_age)
+        days = range(first_day, last_day, DAY)
+        stored = self._read_digests(Span(first_day, last_day))
+        present = {day for _, day in stored}
+        missing = [day for day in days if day not in present]
+        edges = [Span(span.start, first_day), Span(last_day, span.end)]
+        windows = [w for w in edges if w.seconds] + [Span(day, day + DAY) for day in missing]
+        pieces: dict[SeriesKey, list[Timeline]] = {}
+        for (key, _), timeline in stored.items():
+            pieces.setdefault(key, []).append(timeline)
+        self.days_from_digests = len(present)
+        self.days_computed = len(missing)
+        self.days_stored = 0
+        # A few days at a time: a year without digests is ~100 million samples.
+        for i in range(0, len(windows), DAYS_PER_READ):
+            chunk = windows[i : i + DAYS_PER_READ]
+            computed = self._compute(chunk, max_age, pieces)
+            self._store(computed)
+        return {key: join(parts, span) for key, parts in pieces.items()}
 
-    # -- pass 1: which days are clean -------------------------------------------------------
+    def _compute(
+        self, windows: list[Span], max_age: MaxAge, pieces: dict[SeriesKey, list[Timeline]]
+    ) -> dict[tuple[SeriesKey, int], Timeline]:
+        """Each series' timeline of each window from its samples (added to `pieces`); the
+        whole days among them returned, to be stored."""
+        by_key = _grouped(self._samples([(w, None) for w in windows]))
+        computed: dict[tuple[SeriesKey, int], Timeline] = {}
+        for key, samples in by_key.items():
+            age = max_age(key.target)
+            for window in windows:
+                part = _window_timeline(samples, window, age)
+                if part is None:
+                    continue
+                pieces.setdefault(key, []).append(part)
+                if window.seconds == DAY and window.start % DAY == 0:
+                    computed[(key, window.start)] = part
+        return computed
 
-    def _clean_days(self, days: Span, max_age: MaxAge) -> dict[SeriesKey, set[int]]:
+    def _read_digests(self, days: Span) -> dict[tuple[SeriesKey, int], Timeline]:
         statement = (
-            'SELECT count("state"), min("state"), max("state") FROM "availability" '
+            f'SELECT "segments", "version" FROM "{MEASUREMENT}" '
             f"WHERE time >= {days.start}s AND time < {days.end}s "
-            'GROUP BY time(1d), "check", "target", "service", "agent"'
+            'GROUP BY "check", "target", "service", "agent"'
         )
-        clean: dict[SeriesKey, set[int]] = {}
+        found: dict[tuple[SeriesKey, int], Timeline] = {}
+        stale: set[int] = set()
         for tags, columns, values in self.client.series(statement):
             row = dict(zip(columns, values, strict=True))
-            key = _key(tags)
-            interval = max_age(key.target) // 2
-            slots = DAY // interval if interval and DAY % interval == 0 else 0
-            if slots and row["count"] == slots and row["min"] == 0 and row["max"] == 0:
-                clean.setdefault(key, set()).add(int(row["time"]))
-        return clean
-
-    # -- pass 2: the rest, sample by sample -------------------------------------------------
-
-    def _assemble(
-        self, span: Span, days: Span, clean: dict[SeriesKey, set[int]], max_age: MaxAge
-    ) -> dict[SeriesKey, Timeline]:
-        all_days = range(days.start, days.end, DAY)
-        # Windows read raw: the partial days at both ends for every series, and each day
-        # that is not clean for the targets whose series are not clean that day.
-        windows: list[tuple[Span, frozenset[str] | None]] = []
-        if span.start < days.start:
-            windows.append((Span(span.start, days.start), None))
-        if days.end < span.end:
-            windows.append((Span(days.end, span.end), None))
-        by_target: dict[str, list[set[int]]] = {}
-        for key, whole in clean.items():
-            by_target.setdefault(key.target, []).append(whole)
-        for day in all_days:
-            dirty = frozenset(
-                t for t, series in by_target.items() if any(day not in s for s in series)
-            )
-            if dirty:
-                windows.append((Span(day, day + DAY), dirty))
-        observations = self._samples(windows)
-        raw = timelines_of(observations, span, max_age)
-        self.clean_days = sum(len(days_) for days_ in clean.values())
-        self.raw_days = len(all_days) * len(clean) - self.clean_days
-        out: dict[SeriesKey, Timeline] = {}
-        for key in set(raw) | set(clean):
-            whole = clean.get(key, set())
-            if not whole:
-                out[key] = raw[key]
+            day = int(row["time"])
+            if row.get("version") != VERSION or not isinstance(row.get("segments"), str):
+                stale.add(day)  # made by another rule: computed again
                 continue
-            pieces = [part for seg in raw.get(key, []) for part in _outside_clean(seg, whole)]
-            pieces += [Segment(day, day + DAY, SlaState.UP) for day in whole]
-            out[key] = _stitched(pieces, span)
-        return out
+            found[(_key(tags), day)] = decode(row["segments"], day)
+        return {k: v for k, v in found.items() if k[1] not in stale}
+
+    def _store(self, computed: dict[tuple[SeriesKey, int], Timeline]) -> None:
+        now = int(time.time()) if self.now is None else self.now
+        settled = now - self.settle_days * DAY
+        keep = {k: v for k, v in computed.items() if k[1] + DAY <= settled}
+        if not keep:
+            return
+        lines = [line for sample in samples_of(keep) if (line := serialize(sample)) is not None]
+        try:
+            for i in range(0, len(lines), 5000):
+                self.client.write(lines[i : i + 5000], precision="ns")
+        except InfluxQueryError as exc:
+            # A read-only account still gets its report, only not the faster next one.
+            log.warning("could not store the day digests (reports stay correct, slower): %s", exc)
+            return
+        self.days_stored += len({day for _, day in keep})
 
     def _samples(self, windows: list[tuple[Span, frozenset[str] | None]]) -> list[Observation]:
         statements = [self._raw_statement(window, only) for window, only in windows]
@@ -259,32 +291,21 @@ def _key(tags: Mapping[str, str]) -> SeriesKey:
     )  # fmt: skip
 
 
-def _outside_clean(seg: Segment, clean: set[int]) -> list[Segment]:
-    """The parts of a raw segment that fall on days not taken whole."""
-    parts = []
-    start = seg.start
-    while start < seg.end:
-        day = start // DAY * DAY
-        end = min(seg.end, day + DAY)
-        if day not in clean:
-            parts.append(Segment(start, end, seg.state, seg.cause))
-        start = end
-    return parts
+def _grouped(observations: list[Observation]) -> dict[SeriesKey, list[tuple[int, SlaState, str]]]:
+    by_key: dict[SeriesKey, list[tuple[int, SlaState, str]]] = {}
+    for obs in observations:
+        by_key.setdefault(obs.key, []).append((obs.time, to_state(obs.state), obs.reason))
+    for samples in by_key.values():
+        samples.sort(key=lambda sample: sample[0])
+    return by_key
 
 
-def _stitched(pieces: list[Segment], span: Span) -> Timeline:
-    """Segments from raw windows and clean days, in order, cut at day boundaries, with the
-    holes between them unknown."""
-    out: list[Segment] = []
-    cursor = span.start
-    for seg in sorted(pieces, key=lambda s: s.start):
-        start, end = max(seg.start, cursor), min(seg.end, span.end)
-        if end <= start:
-            continue
-        if start > cursor:
-            out.append(Segment(cursor, start, SlaState.UNKNOWN))
-        out.append(Segment(start, end, seg.state, seg.cause))
-        cursor = end
-    if cursor < span.end:
-        out.append(Segment(cursor, span.end, SlaState.UNKNOWN))
-    return coalesce(out)
+def _window_timeline(
+    samples: list[tuple[int, SlaState, str]], window: Span, age: int
+) -> Timeline | None:
+    """The timeline of `window` from the samples that cover part of it (None: none do)."""
+    lo = bisect_right(samples, window.start - age, key=lambda sample: sample[0])
+    hi = bisect_left(samples, window.end, key=lambda sample: sample[0])
+    if lo >= hi:
+        return None
+    return from_samples(samples[lo:hi], window, age)

@@ -124,31 +124,54 @@ def test_a_refused_query_names_no_secret(influx_auth_server: InfluxServer) -> No
     assert password.reveal() not in repr(caught.value)
 
 
-def test_whole_clean_days_give_the_same_timelines_as_every_sample(
+def test_day_digests_give_the_same_timelines_as_every_sample(
     influx_server: InfluxServer, influx_db: str
 ) -> None:
     """Four days: the 2nd clean for everyone, the 3rd with an outage, a data gap across the
-    4th's midnight; the range starts and ends mid-day. Read with clean days taken whole and
-    read sample by sample: identical."""
+    4th's midnight; the range starts and ends mid-day. Read sample by sample, then with the
+    settled days' digests computed and stored, then from the stored digests: identical."""
     polls = Polls()
     for host in ("p-core", "d-rt", "c-cpe", "c2-cpe"):
         polls.every(host, "2026-10-04 12:00", "2026-10-06 09:00", OK)
         polls.every(host, "2026-10-06 10:00", "2026-10-06 23:50", OK)
         polls.every(host, "2026-10-07 00:30", "2026-10-08 12:00", OK)
     polls.every("d-rt", "2026-10-06 09:00", "2026-10-06 10:00", DOWN)
-    polls.every("c-cpe", "2026-10-06 09:00", "2026-10-06 10:00", DOWN)
+    polls.every("c-cpe", "2026-10-06 09:00", "2026-10-06 10:00", DOWN, reason="timeout, twice")
     polls.every("p-core", "2026-10-06 09:00", "2026-10-06 10:00", OK)
     polls.every("c2-cpe", "2026-10-06 09:00", "2026-10-06 10:00", OK)
     _store(influx_server, influx_db, [_line(o) for o in polls.history.observations])
     period = span("2026-10-04 18:00", "2026-10-08 06:00")
     settings = InfluxSettings(url=influx_server.url, database=influx_db)
+    now = local("2026-11-22 12:00")
     with InfluxClient(settings) as client:
-        fast = InfluxHistory(client, lookback_s=120)
-        whole = fast.timelines(period, lambda target: 120)
-        slow = InfluxHistory(client, lookback_s=120, whole_days=False).timelines(
-            period, lambda target: 120
-        )
-    assert fast.clean_days > 0 and fast.raw_days > 0
-    assert whole == slow
+        slow = InfluxHistory(client, 120, digests=False).timelines(period, lambda t: 120)
+        first = InfluxHistory(client, 120, now=now)
+        computed = first.timelines(period, lambda t: 120)
+        second = InfluxHistory(client, 120, now=now)
+        from_digests = second.timelines(period, lambda t: 120)
+    # Whole UTC days in the range (+07:00): 5 and 6 October; the rest is partial days.
+    assert (first.days_computed, first.days_stored, first.days_from_digests) == (2, 2, 0)
+    assert (second.days_computed, second.days_from_digests) == (0, 2)
+    assert computed == slow
+    assert from_digests == slow
+    stored = influx_server.rows('SELECT count("segments") FROM "availability_day"', influx_db)
+    assert stored[0]["count"] == 2 * 4  # two whole UTC days × four series
+    c_cpe = next(k for k in slow if k.target == "c-cpe")
+    assert any(s.cause == "timeout, twice" for s in from_digests[c_cpe])
     # The gap 23:50–00:30 across the night of the 6th (local): 23:49 holds until 23:51.
-    assert sum(s.seconds for s in whole[next(iter(whole))] if s.state.value == "unknown") == 2340
+    unknown = [s.seconds for s in from_digests[c_cpe] if s.state.value == "unknown"]
+    assert sum(unknown) == 2_340
+
+
+def test_a_day_too_recent_to_be_settled_is_computed_every_time(
+    influx_server: InfluxServer, influx_db: str
+) -> None:
+    polls = Polls()
+    polls.every("d-rt", "2026-10-04 00:00", "2026-10-08 00:00", OK)
+    _store(influx_server, influx_db, [_line(o) for o in polls.history.observations])
+    settings = InfluxSettings(url=influx_server.url, database=influx_db)
+    with InfluxClient(settings) as client:
+        history = InfluxHistory(client, 120, now=local("2026-10-09 00:00"))
+        history.timelines(span("2026-10-04 00:00", "2026-10-08 00:00"), lambda t: 120)
+    # Three whole UTC days inside the range; none ended 8 days before "now".
+    assert (history.days_computed, history.days_stored) == (3, 0)
