@@ -15,6 +15,7 @@ from typing import Any
 
 from _common import PassFigures, median_figures
 from _icmp_report import icmp_markdown
+from _sla_report import sla_markdown
 from _traps_report import traps_markdown
 
 #: Poller names, in the order they run and are reported.
@@ -28,6 +29,7 @@ PROVINCE_JSON, ICMP_JSON = RESULTS_DIR / "province.json", RESULTS_DIR / "icmp.js
 OUTAGE_JSON = RESULTS_DIR / "outage.json"
 REQUESTS_JSON = RESULTS_DIR / "snmp_requests.json"
 TRAPS_JSON = RESULTS_DIR / "traps.json"
+SLA_JSON = RESULTS_DIR / "sla.json"
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ def write_results(
             outage=_last_run(OUTAGE_JSON),
             requests=_last_run(REQUESTS_JSON),
             traps=_last_run(TRAPS_JSON),
+            sla=_last_run(SLA_JSON),
         )
     )
 
@@ -186,6 +189,7 @@ def results_markdown(
     outage: Mapping[str, Any] | None = None,
     requests: Mapping[str, Any] | None = None,
     traps: dict[str, Any] | None = None,
+    sla: dict[str, Any] | None = None,
 ) -> str:
     """RESULTS.md: one section per benchmark that has a last run."""
     sections = []
@@ -199,6 +203,8 @@ def results_markdown(
         sections.append(requests_markdown(requests))
     if traps is not None:
         sections.append(traps_markdown(traps))
+    if sla is not None:
+        sections.append(sla_markdown(sla))
     return "\n".join(sections)
 
 
