@@ -47,35 +47,37 @@ def from_samples(
     """The timeline of one series from its (time, state, reason) samples, sorted by time.
 
     Samples before `span` count for the time they cover inside it (the caller fetches a
-    look-back of `max_age`)."""
+    look-back of `max_age`). Written as one pass that only makes a segment when the state,
+    the cause or the coverage changes: a year of one-minute samples goes through here."""
+    lo, hi = span.start, span.end
     out: list[Segment] = []
-    cursor = span.start
-    previous: tuple[int, SlaState, str] | None = None
-
-    def close(until: int) -> None:
-        nonlocal cursor
-        if previous is None:
-            return
-        t, state, reason = previous
-        end = min(until, t + max_age, span.end)
-        start = max(t, cursor)
-        if end > start:
-            if start > cursor:
-                out.append(Segment(cursor, start, S.UNKNOWN))
-            out.append(Segment(start, end, state, reason if state is not S.UP else ""))
-            cursor = end
-
-    for sample in samples:
-        if previous is not None and sample[0] <= previous[0]:
-            continue  # the same poll written twice: the first stands
-        close(sample[0])
-        previous = sample
-        if sample[0] >= span.end:
-            break
-    if previous is not None and previous[0] < span.end:
-        close(span.end)
-    if cursor < span.end:
-        out.append(Segment(cursor, span.end, S.UNKNOWN))
+    run_start = run_end = lo
+    run_state: SlaState | None = None
+    run_cause = ""
+    prev_t: int | None = None
+    prev_state, prev_reason = S.UNKNOWN, ""
+    for t, state, reason in [*samples, (hi + max_age + 1, S.UNKNOWN, "")]:
+        if prev_t is not None:
+            if t <= prev_t:
+                continue  # the same poll written twice: the first stands
+            start, end = max(prev_t, lo), min(t, prev_t + max_age, hi)
+            if end > start:
+                cause = "" if prev_state is S.UP else prev_reason
+                if start == run_end and prev_state is run_state and cause == run_cause:
+                    run_end = end
+                else:
+                    if run_state is not None:
+                        out.append(Segment(run_start, run_end, run_state, run_cause))
+                    if start > run_end:
+                        out.append(Segment(run_end, start, S.UNKNOWN))
+                    run_start, run_end, run_state, run_cause = start, end, prev_state, cause
+            if prev_t >= hi:
+                break
+        prev_t, prev_state, prev_reason = t, state, reason
+    if run_state is not None:
+        out.append(Segment(run_start, run_end, run_state, run_cause))
+    if run_end < hi:
+        out.append(Segment(run_end, hi, S.UNKNOWN))
     return coalesce(out)
 
 

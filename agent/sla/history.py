@@ -57,17 +57,27 @@ def to_state(value: int) -> SlaState:
     return AGENT_STATES.get(value, SlaState.UNKNOWN)
 
 
+Grouped = dict[SeriesKey, list[tuple[int, SlaState, str]]]
+"""Each series' (time, state, reason) samples, sorted by time."""
+
+
 def timelines_of(
     observations: Iterable[Observation], span: Span, max_age: MaxAge
 ) -> dict[SeriesKey, Timeline]:
-    series: dict[SeriesKey, list[tuple[int, SlaState, str]]] = {}
+    grouped: Grouped = {}
     for obs in observations:
-        series.setdefault(obs.key, []).append((obs.time, to_state(obs.state), obs.reason))
-    out = {}
-    for key, samples in series.items():
+        grouped.setdefault(obs.key, []).append((obs.time, to_state(obs.state), obs.reason))
+    for samples in grouped.values():
         samples.sort(key=lambda s: s[0])
+    return series_timelines(grouped, span, max_age)
+
+
+def series_timelines(grouped: Grouped, span: Span, max_age: MaxAge) -> dict[SeriesKey, Timeline]:
+    """The timeline over `span` of every series with a sample that covers part of it."""
+    out = {}
+    for key, samples in grouped.items():
         age = max_age(key.target)
-        kept = [s for s in samples if span.start - age < s[0] < span.end or s[0] == span.start]
+        kept = [s for s in samples if span.start - age < s[0] < span.end]
         if kept:
             out[key] = from_samples(kept, span, age)
     return out

@@ -22,7 +22,7 @@ from agent.secret import Secret
 from agent.settings import InfluxSettings
 from agent.sla.combine import from_samples
 from agent.sla.digest import DAY, MEASUREMENT, VERSION, decode, join, samples_of
-from agent.sla.history import MaxAge, Observation, SeriesKey, timelines_of, to_state
+from agent.sla.history import Grouped, MaxAge, SeriesKey, series_timelines, to_state
 from agent.sla.timeline import SlaState, Span, Timeline
 
 CHUNK_ROWS = 50_000
@@ -75,7 +75,15 @@ class InfluxClient:
         self.close()
 
     def series(self, statement: str) -> Iterator[tuple[Mapping[str, str], list[str], list[Any]]]:
-        """Each (tags, columns, values) of one statement's result, chunk by chunk."""
+        """Each (tags, columns, values) row of the statements' results."""
+        for tags, columns, rows in self.blocks(statement):
+            for values in rows:
+                yield tags, columns, values
+
+    def blocks(
+        self, statement: str
+    ) -> Iterator[tuple[Mapping[str, str], list[str], list[list[Any]]]]:
+        """Each (tags, columns, rows) block of the statements' results, chunk by chunk."""
         params = {
             "db": self.database,
             "q": statement,
@@ -95,7 +103,7 @@ class InfluxClient:
                     )
                 for line in response.iter_lines():
                     if line.strip():
-                        yield from _chunk_series(json.loads(line))
+                        yield from _chunk_blocks(json.loads(line))
         except httpx.HTTPError as exc:
             raise InfluxQueryError(f"InfluxDB query failed: {type(exc).__name__}") from None
 
@@ -114,17 +122,14 @@ class InfluxClient:
             )
 
 
-def _chunk_series(
+def _chunk_blocks(
     chunk: Mapping[str, Any],
-) -> Iterator[tuple[Mapping[str, str], list[str], list[Any]]]:
+) -> Iterator[tuple[Mapping[str, str], list[str], list[list[Any]]]]:
     for result in chunk.get("results", []):
         if "error" in result:
             raise InfluxQueryError(f"InfluxDB refused a query: {result['error']}")
         for series in result.get("series", []):
-            tags = series.get("tags") or {}
-            columns = series["columns"]
-            for values in series.get("values", []):
-                yield tags, columns, values
+            yield series.get("tags") or {}, series["columns"], series.get("values", [])
 
 
 #: Statements sent in one /query request when reading days sample by sample.
@@ -170,7 +175,7 @@ class InfluxHistory:
         first_day = -(-span.start // DAY) * DAY
         last_day = span.end // DAY * DAY
         if not self.digests or last_day - first_day < DAY:
-            return timelines_of(self._samples([(span, None)]), span, max_age)
+            return series_timelines(self._samples([(span, None)]), span, max_age)
         days = range(first_day, last_day, DAY)
         stored = self._read_digests(Span(first_day, last_day))
         present = {day for _, day in stored}
@@ -195,7 +200,7 @@ class InfluxHistory:
     ) -> dict[tuple[SeriesKey, int], Timeline]:
         """Each series' timeline of each window from its samples (added to `pieces`); the
         whole days among them returned, to be stored."""
-        by_key = _grouped(self._samples([(w, None) for w in windows]))
+        by_key = self._samples([(w, None) for w in windows])
         computed: dict[tuple[SeriesKey, int], Timeline] = {}
         for key, samples in by_key.items():
             age = max_age(key.target)
@@ -241,24 +246,23 @@ class InfluxHistory:
             return
         self.days_stored += len({day for _, day in keep})
 
-    def _samples(self, windows: list[tuple[Span, frozenset[str] | None]]) -> list[Observation]:
+    def _samples(self, windows: list[tuple[Span, frozenset[str] | None]]) -> Grouped:
+        """Every series' (time, state, reason) samples in the windows, sorted by time."""
         statements = [self._raw_statement(window, only) for window, only in windows]
-        observations: list[Observation] = []
+        grouped: Grouped = {}
         for i in range(0, len(statements), STATEMENTS_PER_REQUEST):
             batch = "; ".join(statements[i : i + STATEMENTS_PER_REQUEST])
-            for tags, columns, values in self.client.series(batch):
-                row = dict(zip(columns, values, strict=True))
-                state = row.get("state")
-                if not isinstance(state, int):
-                    continue  # a point without a state (another writer's field): no verdict
-                key = _key(tags)
-                observations.append(
-                    Observation(
-                        int(row["time"]), key.check, key.target, state, key.service,
-                        key.agent, str(row.get("reason") or ""),
-                    )
-                )  # fmt: skip
-        return observations
+            for tags, columns, rows in self.client.blocks(batch):
+                at, state_at, reason_at = (columns.index(c) for c in ("time", "state", "reason"))
+                samples = grouped.setdefault(_key(tags), [])
+                for row in rows:
+                    state = row[state_at]
+                    if type(state) is not int:
+                        continue  # a point without a state (another writer's field)
+                    samples.append((row[at], to_state(state), row[reason_at] or ""))
+        for samples in grouped.values():
+            samples.sort(key=lambda sample: sample[0])
+        return grouped
 
     def _raw_statement(self, window: Span, only: frozenset[str] | None) -> str:
         where = f"time >= {window.start - self.lookback_s}s AND time < {window.end}s"
@@ -289,15 +293,6 @@ def _key(tags: Mapping[str, str]) -> SeriesKey:
         tags.get("check", ""), tags.get("target", ""), tags.get("service", ""),
         tags.get("agent", ""),
     )  # fmt: skip
-
-
-def _grouped(observations: list[Observation]) -> dict[SeriesKey, list[tuple[int, SlaState, str]]]:
-    by_key: dict[SeriesKey, list[tuple[int, SlaState, str]]] = {}
-    for obs in observations:
-        by_key.setdefault(obs.key, []).append((obs.time, to_state(obs.state), obs.reason))
-    for samples in by_key.values():
-        samples.sort(key=lambda sample: sample[0])
-    return by_key
 
 
 def _window_timeline(
