@@ -44,7 +44,13 @@ from agent.collector import CollectorRegistry  # noqa: E402
 from agent.inventory.loader import load_inventory  # noqa: E402
 from agent.lab.process import free_tcp_port  # noqa: E402
 from agent.settings import InfluxSettings  # noqa: E402
-from agent.sla.build import Selection, build_engine, build_report, departments, lookback_s  # noqa: E402
+from agent.sla.build import (  # noqa: E402
+    Selection,
+    build_engine,
+    build_report,
+    departments,
+    lookback_s,
+)
 from agent.sla.influx import InfluxClient, InfluxHistory  # noqa: E402
 from agent.sla.model import Report, Subject  # noqa: E402
 from agent.sla.render import render  # noqa: E402
@@ -133,6 +139,16 @@ def main() -> None:
             doc["warm"] = {"compute_s": round(warm_s, 2), "read_s": round(read_s, 2),
                            "days_from_digests": history.days_from_digests,
                            "days_computed": history.days_computed}  # fmt: skip
+            # The peer: influxd's cheapest pass over the year's verdicts (one count, no
+            # grouping), the floor of any report that reads the samples themselves.
+            statement = (
+                f'SELECT count("state") FROM "availability" '
+                f"WHERE time >= {span.start}s AND time < {span.end}s"
+            )
+            _, scan_s = _timed("influxd: count(state) over the year", server.query, statement,
+                               sla_data.DB)  # fmt: skip
+            doc["influxd_year_scan_s"] = round(scan_s, 2)
+            doc["warm_over_scan"] = round(warm_s / scan_s, 3)
     doc["exactness"] = _exactness(series, sla_data.truth(data))
     print(
         f"  exactness: {doc['exactness']['series_differing']} of "

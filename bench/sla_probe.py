@@ -27,9 +27,6 @@ The influxd data dir is kept in /tmp/netmon-sla-bench/influxd for the next run (
 its marker matches the data set's parameters); the server is stopped at the end.
 """
 
-# InfluxQL here is built from integers and from tag values passed through `quote`.
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 import argparse

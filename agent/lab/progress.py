@@ -109,7 +109,7 @@ def where_the_data_is(influx_url: str, database: str, metrics: str | None) -> st
     lines.append(
         "SLA (with the lab up, `netmon lab up`): `.venv/bin/netmon -c agent/lab/netmon-lab.toml "
         "sla status` (month to date); `... sla report --period this-month -o /tmp/tinh.pdf` "
-        "(the province; --department \"UBND huyện Dầu Tiếng\" for one department)."
+        '(the province; --department "UBND huyện Dầu Tiếng" for one department).'
     )
     lines.append("Dashboards: not built yet (issue 8).")
     return "\n".join(lines)
