@@ -7,6 +7,7 @@ department, period or format) · 3 invalid settings or inventory (nothing was re
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -15,9 +16,10 @@ from typing import Any, get_args
 
 import click
 
-from agent.cli import EXIT_FAILED, EXIT_USAGE, CliState, inventory_option, pass_state
+from agent.cli import EXIT_FAILED, EXIT_INVALID, EXIT_USAGE, CliState, inventory_option, pass_state
 from agent.inventory.model import Inventory
 from agent.output.lineprotocol import serialize
+from agent.settings import SettingsError
 from agent.sla.build import (
     Selection,
     build_engine,
@@ -27,7 +29,7 @@ from agent.sla.build import (
     lookback_s,
     slug,
 )
-from agent.sla.influx import InfluxClient, InfluxHistory, InfluxQueryError
+from agent.sla.influx import SETTLE_DAYS, InfluxClient, InfluxHistory, InfluxQueryError
 from agent.sla.model import Language, Subject
 from agent.sla.period import Period, PeriodError, parse_period
 from agent.sla.writeback import sla_samples
@@ -57,16 +59,26 @@ def _period(text: str, inventory: Inventory) -> Period:
 
 def _compute(state: CliState, inventory: Inventory, period: Period) -> list[Subject]:
     span = period.span(calendar_of(inventory).tz)
+    settings = state.settings
+    # A day's digest is kept only once no spooled sample can still arrive for it.
+    settle_days = max(SETTLE_DAYS, math.ceil(settings.spool.max_age_s / 86_400) + 1)
     try:
-        with InfluxClient(state.settings.influxdb) as client:
-            engine = build_engine(inventory, InfluxHistory(client, lookback_s(inventory)))
-            return engine.compute(span)
+        with InfluxClient(settings.influxdb) as client:
+            history = InfluxHistory(client, lookback_s(inventory), settle_days=settle_days)
+            return build_engine(inventory, history).compute(span)
+    except SettingsError as exc:
+        _fail(str(exc), EXIT_INVALID)
     except InfluxQueryError as exc:
         _fail(str(exc), EXIT_FAILED)
-        raise AssertionError("unreachable") from exc
+    raise AssertionError("unreachable")
 
 
 def _check_selection(selection: Selection, subjects: Sequence[Subject]) -> None:
+    """Refuse a selection that names something unknown or keeps nothing: a scheduled job
+    must not mail an empty report."""
+    districts = sorted({s.district for s in subjects if s.district})
+    if selection.district and selection.district not in districts:
+        _fail(f"no district {selection.district!r} (known: {', '.join(districts)})", EXIT_USAGE)
     if selection.department and selection.department not in departments(subjects):
         known = "; ".join(departments(subjects))
         _fail(f"no department {selection.department!r} (known: {known})", EXIT_USAGE)
@@ -75,6 +87,8 @@ def _check_selection(selection: Selection, subjects: Sequence[Subject]) -> None:
     ):
         known = ", ".join(s.id for s in subjects if s.kind == "service")
         _fail(f"no service {selection.service!r} (known: {known})", EXIT_USAGE)
+    if not any(selection.keeps(s) for s in subjects):
+        _fail("the selection keeps no subject (do the filters contradict each other?)", 2)
 
 
 @sla.command("report")
@@ -182,6 +196,7 @@ def report(
             click.echo(f"{output}: {len(doc.subjects)} subjects, {chosen.label}", err=True)
     if write_back:
         _write_back(state, inventory, subjects, chosen, span.start)
+    # (the write-back's own errors exit 1 there; nothing else can fail after the files)
 
 
 def _write_back(

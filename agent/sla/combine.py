@@ -144,8 +144,9 @@ def pool_of(timelines: Sequence[Timeline], span: Span, names: Sequence[str]) -> 
         judged = [s for s in segments if s.state not in _EXCUSED]
         if not judged:
             for state in (S.UNKNOWN, S.MAINTENANCE, S.UPSTREAM):
-                if any(s.state is state for s in segments):
-                    return state, ""
+                excused = next((s for s in segments if s.state is state), None)
+                if excused is not None:
+                    return state, excused.cause  # e.g. the upstream link that failed
             return S.UNKNOWN, ""
         down = [i for i, s in enumerate(segments) if s.state is S.DOWN]
         if len(down) == len(judged):
@@ -218,34 +219,43 @@ def incidents(
     attributed: Timeline, final: Timeline, span: Span, subject: str, service: bool
 ) -> list[Incident]:
     """Every maximal run of down (or upstream) time before maintenance and the calendar
-    are applied, with the seconds of it the SLO is charged (down in the final timeline)."""
+    are applied, with the seconds of it the SLO is charged (down in the final timeline).
+
+    The timelines may reach past `span` by a second on each side: a run that does began
+    before the period or outlasts it (a run that stops at the span's end, where the data
+    stops, is still open). Runs are reported clipped to `span`."""
     found: list[Incident] = []
     run: list[Segment] = []
+    after = {seg.start: seg.state for seg in attributed}
 
     def flush() -> None:
         if not run:
             return
         first = run[0]
-        start, end = first.start, run[-1].end
+        start, end = max(first.start, span.start), min(run[-1].end, span.end)
+        if end <= start:
+            run.clear()
+            return
         charged = sum(
             min(end, s.end) - max(start, s.start)
             for s in final
             if s.state is S.DOWN and s.end > start and s.start < end
         )
-        upstream = first.cause if first.state is S.UPSTREAM else ""
         component, cause = subject, first.cause
         if service and ": " in cause:
             component, cause = cause.split(": ", 1)
+        following = after.get(run[-1].end, S.UNKNOWN)
         found.append(
             Incident(
                 start=start,
                 end=end,
                 component=component,
                 cause=cause,
-                upstream=upstream,
+                upstream=cause if first.state is S.UPSTREAM else "",
                 charged_s=charged,
-                open_start=start <= span.start,
-                open_end=end >= span.end,
+                open_start=first.start < span.start,
+                open_end=run[-1].end > span.end
+                or (run[-1].end == span.end and following is S.UNKNOWN),
             )
         )
         run.clear()

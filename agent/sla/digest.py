@@ -81,6 +81,22 @@ def samples_of(digests: Mapping[tuple[SeriesKey, int], Timeline]) -> list[Sample
     return out
 
 
+#: The `check` tag of the point that marks a day as completely stored.
+DAY_MARKER = "_day_complete"
+
+
+def day_markers(days: Iterable[int]) -> list[Sample]:
+    return [
+        Sample(
+            MEASUREMENT,
+            {"check": DAY_MARKER, "target": DAY_MARKER, "agent": DAY_MARKER},
+            {"segments": "[]", "version": VERSION},
+            day * 1_000_000_000,
+        )
+        for day in sorted(days)
+    ]
+
+
 def split_days(timeline: Timeline, days: Iterable[int]) -> dict[int, Timeline]:
     """A timeline cut into whole UTC days."""
     return {day: clip(timeline, Span(day, day + DAY)) for day in days}

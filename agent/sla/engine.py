@@ -18,7 +18,7 @@ from agent.inventory.services import Service
 from agent.sla import combine
 from agent.sla.history import History, SeriesKey
 from agent.sla.model import LevelRow, Subject, Tally
-from agent.sla.timeline import SlaState, Span, Timeline, constant
+from agent.sla.timeline import SlaState, Span, Timeline, clip, constant
 
 CONNECTION_POINTS = "connection_points"
 SITE_LEVELS = ("province", "district", "commune")
@@ -77,7 +77,10 @@ class _Run:
 
     def __init__(self, engine: SlaEngine, span: Span) -> None:
         self.engine = engine
-        self.span = span
+        #: Everything is computed a second wider on each side, so an incident that touches
+        #: an end of the period can tell whether it began before it or goes on after it.
+        self.report_span = span
+        self.span = Span(span.start - 1, span.end + 1)
         inventory = engine.inventory
 
         def max_age(target: str) -> int:
@@ -86,7 +89,7 @@ class _Run:
             return round(2 * interval)
 
         self.series: dict[tuple[str, str], dict[str, list[Timeline]]] = {}
-        for key, timeline in sorted(engine.history.timelines(span, max_age).items()):
+        for key, timeline in sorted(engine.history.timelines(self.span, max_age).items()):
             by_check = self.series.setdefault((key.target, key.service), {})
             by_check.setdefault(key.check, []).append(timeline)
         self.uplinks = _uplinks(inventory, engine.history.neighbours(span))
@@ -212,7 +215,8 @@ class _Run:
         is_service: bool,
     ) -> Subject:
         due = self.engine.calendar.due_spans(calendar, self.span)
-        final = combine.apply_calendar(planned, due, self.span)
+        wide = combine.apply_calendar(planned, due, self.span)
+        final = clip(wide, self.report_span)
         return Subject(
             kind=kind,
             id=ident,
@@ -224,8 +228,10 @@ class _Run:
             slo_target=slo_target,
             calendar=calendar,
             tally=Tally.of(final),
-            daily=tuple(combine.daily(final, self.span, self.engine.calendar.tz)),
-            incidents=tuple(combine.incidents(unplanned, final, self.span, ident, is_service)),
+            daily=tuple(combine.daily(final, self.report_span, self.engine.calendar.tz)),
+            incidents=tuple(
+                combine.incidents(unplanned, wide, self.report_span, ident, is_service)
+            ),
             timeline=final,
         )
 

@@ -21,7 +21,16 @@ from agent.output.transports import _ssl_context, checked_base_url, server_messa
 from agent.secret import Secret
 from agent.settings import InfluxSettings
 from agent.sla.combine import from_samples
-from agent.sla.digest import DAY, MEASUREMENT, VERSION, decode, join, samples_of
+from agent.sla.digest import (
+    DAY,
+    DAY_MARKER,
+    MEASUREMENT,
+    VERSION,
+    day_markers,
+    decode,
+    join,
+    samples_of,
+)
 from agent.sla.history import Grouped, MaxAge, SeriesKey, series_timelines, to_state
 from agent.sla.timeline import SlaState, Span, Timeline
 
@@ -103,7 +112,7 @@ class InfluxClient:
                     )
                 for line in response.iter_lines():
                     if line.strip():
-                        yield from _chunk_blocks(json.loads(line))
+                        yield from _chunk_blocks(_json(line))
         except httpx.HTTPError as exc:
             raise InfluxQueryError(f"InfluxDB query failed: {type(exc).__name__}") from None
 
@@ -120,6 +129,16 @@ class InfluxClient:
                 f"InfluxDB answered {response.status_code} to a write: "
                 f"{server_message(response.content, self._secrets)}"
             )
+
+
+def _json(line: str) -> Mapping[str, Any]:
+    try:
+        loaded = json.loads(line)
+    except ValueError:
+        raise InfluxQueryError("the answer to a query is not InfluxDB's JSON (a proxy?)") from None
+    if not isinstance(loaded, Mapping):
+        raise InfluxQueryError("the answer to a query is not InfluxDB's JSON (a proxy?)")
+    return loaded
 
 
 def _chunk_blocks(
@@ -221,14 +240,18 @@ class InfluxHistory:
         )
         found: dict[tuple[SeriesKey, int], Timeline] = {}
         stale: set[int] = set()
+        complete: set[int] = set()
         for tags, columns, values in self.client.series(statement):
             row = dict(zip(columns, values, strict=True))
             day = int(row["time"])
             if row.get("version") != VERSION or not isinstance(row.get("segments"), str):
                 stale.add(day)  # made by another rule: computed again
-                continue
-            found[(_key(tags), day)] = decode(row["segments"], day)
-        return {k: v for k, v in found.items() if k[1] not in stale}
+            elif tags.get("check") == DAY_MARKER:
+                complete.add(day)
+            else:
+                found[(_key(tags), day)] = decode(row["segments"], day)
+        # A day counts only when its marker says every series of it was stored.
+        return {k: v for k, v in found.items() if k[1] in complete and k[1] not in stale}
 
     def _store(self, computed: dict[tuple[SeriesKey, int], Timeline]) -> None:
         now = int(time.time()) if self.now is None else self.now
@@ -237,9 +260,13 @@ class InfluxHistory:
         if not keep:
             return
         lines = [line for sample in samples_of(keep) if (line := serialize(sample)) is not None]
+        # The days' markers go last: a write that fails half way leaves days without one,
+        # and those are computed again next time instead of read incomplete.
+        markers = [serialize(marker) or "" for marker in day_markers({d for _, d in keep})]
         try:
             for i in range(0, len(lines), 5000):
                 self.client.write(lines[i : i + 5000], precision="ns")
+            self.client.write(markers, precision="ns")
         except InfluxQueryError as exc:
             # A read-only account still gets its report, only not the faster next one.
             log.warning("could not store the day digests (reports stay correct, slower): %s", exc)
@@ -257,8 +284,10 @@ class InfluxHistory:
                 samples = grouped.setdefault(_key(tags), [])
                 for row in rows:
                     state = row[state_at]
-                    if type(state) is not int:
-                        continue  # a point without a state (another writer's field)
+                    if isinstance(state, float) and state.is_integer():
+                        state = int(state)  # stored as a float by another writer
+                    elif type(state) is not int:
+                        continue  # a point without a state: not a verdict
                     samples.append((row[at], to_state(state), row[reason_at] or ""))
         for samples in grouped.values():
             samples.sort(key=lambda sample: sample[0])

@@ -54,6 +54,8 @@ def _month_after(year: int, month: int) -> date:
 
 def parse_period(text: str, *, now: int, tz: ZoneInfo) -> Period:
     text = text.strip()
+    if (lead := re.match(r"(\d{4})", text)) and not 1970 <= int(lead[1]) <= 9998:
+        raise PeriodError(f"period {text!r}: the year must be between 1970 and 9998")
     today = datetime.fromtimestamp(now, tz).date()
     if text in ("this-month", "last-month"):
         first = today.replace(day=1)

@@ -190,3 +190,28 @@ def test_an_unreachable_database_exits_1_and_says_so(setup: Path, tmp_path: Path
     out = netmon(dead, "report", "--period", "2026-10", "--format", "csv")
     assert out.returncode == 1
     assert "InfluxDB query failed: ConnectError" in out.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--period", "9999-12"], "between 1970 and 9998"),
+        (["--period", "2026-10", "--district", "Dau Tieng"], "no district 'Dau Tieng' (known: DT)"),
+        (["--period", "2026-10", "--level", "province", "--service", "portal"], "keeps no subject"),
+    ],
+)
+def test_a_selection_that_keeps_nothing_is_refused(
+    setup: Path, args: list[str], message: str
+) -> None:
+    out = netmon(setup, "report", "--format", "csv", *args)
+    assert out.returncode == 2, out.stderr.decode()
+    assert message in out.stderr.decode()
+
+
+def test_a_missing_token_file_is_a_settings_error(setup: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text(setup.read_text() + f'token_file = "{tmp_path / "no-such-token"}"\n')
+    out = netmon(broken, "report", "--period", "2026-10", "--format", "csv")
+    assert out.returncode == 3, out.stderr.decode()
+    assert "no-such-token" in out.stderr.decode()
+    assert "Traceback" not in out.stderr.decode()

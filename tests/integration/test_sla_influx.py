@@ -155,12 +155,22 @@ def test_day_digests_give_the_same_timelines_as_every_sample(
     assert computed == slow
     assert from_digests == slow
     stored = influx_server.rows('SELECT count("segments") FROM "availability_day"', influx_db)
-    assert stored[0]["count"] == 2 * 4  # two whole UTC days × four series
+    assert stored[0]["count"] == 2 * 4 + 2  # two whole UTC days × four series, + day markers
     c_cpe = next(k for k in slow if k.target == "c-cpe")
     assert any(s.cause == "timeout, twice" for s in from_digests[c_cpe])
     # The gap 23:50–00:30 across the night of the 6th (local): 23:49 holds until 23:51.
     unknown = [s.seconds for s in from_digests[c_cpe] if s.state.value == "unknown"]
     assert sum(unknown) == 2_340
+
+    # A store that failed half way leaves days without their marker: computed again.
+    influx_server.query(
+        'DELETE FROM "availability_day" WHERE "check" = \'_day_complete\'', influx_db
+    )
+    with InfluxClient(settings) as client:
+        third = InfluxHistory(client, 120, now=now)
+        again = third.timelines(period, lambda t: 120)
+    assert (third.days_computed, third.days_from_digests, third.days_stored) == (2, 0, 2)
+    assert again == slow
 
 
 def test_a_day_too_recent_to_be_settled_is_computed_every_time(

@@ -270,3 +270,33 @@ def test_business_hours_with_a_public_holiday_and_a_make_up_working_day() -> Non
     assert result.availability_pct == 100 * 189_000 / 201_600
     assert [i.charged_s for i in result.incidents] == [9_000, 0, 3_600, 0]
     assert [i.seconds for i in result.incidents] == [14_400, 3_600, 55_800, 14_400]
+
+
+def test_an_outage_starting_or_ending_exactly_at_the_period_edge_is_not_open() -> None:
+    polls = Polls()
+    polls.every("d-rt", "2026-10-31 23:00", "2026-11-01 00:00", OK)
+    polls.every("d-rt", "2026-11-01 00:00", "2026-11-01 00:30", DOWN)  # first failure 00:00:00
+    polls.every("d-rt", "2026-11-01 00:30", "2026-11-01 02:00", OK)  # recovered at 00:30:00
+    [starts_at_edge] = compute(polls, span("2026-11-01 00:00", "2026-11-01 01:00"))[
+        "d-rt"
+    ].incidents
+    assert (starts_at_edge.open_start, starts_at_edge.open_end) == (False, False)
+    [ends_at_edge] = compute(polls, span("2026-10-31 23:30", "2026-11-01 00:30"))["d-rt"].incidents
+    assert ends_at_edge.seconds == 1_800
+    assert (ends_at_edge.open_start, ends_at_edge.open_end) == (False, False)
+    [still_down] = compute(polls, span("2026-10-31 23:30", "2026-11-01 00:10"))["d-rt"].incidents
+    assert still_down.open_end and still_down.seconds == 600
+
+
+def test_a_service_cut_off_upstream_names_the_link() -> None:
+    from tests.sla_world import host
+
+    portal_host = host("svc-x", "dc", uplink="d-rt")
+    inventory = province({"x": service("X", hosts=["svc-x"])}, extra=[portal_host])
+    polls = Polls()
+    polls.every("d-rt", "2026-10-05 08:00", "2026-10-05 08:30", DOWN)
+    polls.every("svc-x", "2026-10-05 08:00", "2026-10-05 08:30", DOWN, service="x")
+    [incident] = compute(polls, span("2026-10-05 08:00", "2026-10-05 09:00"), inventory=inventory)[
+        "x"
+    ].incidents
+    assert (incident.component, incident.upstream, incident.charged_s) == ("svc-x", "d-rt", 0)
