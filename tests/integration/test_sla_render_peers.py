@@ -160,3 +160,27 @@ def test_chromium_draws_the_page(chromium_page: tuple[str, Path]) -> None:
     width, height, _ = png_pixels(shot)
     assert (width, height) == (1280, 2000)
     assert png_is_not_blank(shot)
+
+
+def test_a_long_year_lists_the_heaviest_incidents_on_paper(tmp_path: Path) -> None:
+    import dataclasses
+
+    from agent.sla.render.pdf import PDF_INCIDENTS
+    from tests.sla_render_checks import sample_report
+
+    report = sample_report("en")
+    portal = report.subjects[0]
+    [incident] = portal.incidents[:1]
+    many = tuple(
+        dataclasses.replace(incident, start=incident.start + 3600 * i,
+                            end=incident.start + 3600 * i + 60 + i, charged_s=60 + i)
+        for i in range(PDF_INCIDENTS + 20)
+    )  # fmt: skip
+    subject = dataclasses.replace(portal, incidents=many)
+    path = tmp_path / "long.pdf"
+    path.write_bytes(render(dataclasses.replace(report, subjects=(subject,)), "pdf"))
+    text = pdf_text(path)
+    assert f"The {PDF_INCIDENTS} incidents with the most downtime charged, of 60" in text
+    # The heaviest (charged 60 + 59 s = 00:01:59) is listed; the lightest (00:01:00) is not.
+    assert "00:01:59" in text
+    assert "00:01:00" not in text

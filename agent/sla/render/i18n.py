@@ -79,6 +79,10 @@ LABELS: dict[Language, dict[str, str]] = {
         "open_start": "bắt đầu trước kỳ báo cáo",
         "open_end": "chưa kết thúc",
         "no_incidents": "Không có sự cố trong kỳ.",
+        "incidents_cut": (
+            "Trình bày {shown} sự cố có thời gian gián đoạn tính vào SLO lớn nhất trong tổng số "
+            "{total} sự cố; danh sách đầy đủ xem báo cáo định dạng XLSX hoặc HTML."
+        ),
         "daily_chart": "Khả dụng theo ngày",
         "timeline_chart": "Diễn biến trạng thái",
         "pooled_chart": "Khả dụng chung theo ngày của các đối tượng",
@@ -169,6 +173,10 @@ LABELS: dict[Language, dict[str, str]] = {
         "open_start": "began before the period",
         "open_end": "still open",
         "no_incidents": "No incidents in the period.",
+        "incidents_cut": (
+            "The {shown} incidents with the most downtime charged, of {total}; the XLSX and "
+            "HTML reports list every one."
+        ),
         "daily_chart": "Daily availability",
         "timeline_chart": "State timeline",
         "pooled_chart": "Pooled daily availability of all subjects",

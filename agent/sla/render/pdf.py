@@ -84,9 +84,25 @@ def balanced_lines(text: str, bold: bool) -> tuple[str, ...]:
     return min(splits, key=lambda pair: max(width_mm(pair[0]), width_mm(pair[1])))
 
 
+#: Incidents listed in a PDF at most (the heaviest by time charged).
+PDF_INCIDENTS = 40
+
+
 def render_pdf(report: Report) -> bytes:
     words = Words(report.language, report.timezone)
     page = context(report, PRINT_CHARTS, subject_charts=False)
+    # Paper gets the incidents that weighed most; the HTML and XLSX list every one. (A
+    # province's year holds thousands, and a table that long takes minutes to lay out.)
+    every = page["all_incidents"]
+    page["incidents_cut"] = ""
+    if len(every) > PDF_INCIDENTS:
+        heaviest = sorted(
+            every, key=lambda row: (row.incident.charged_s, row.incident.seconds), reverse=True
+        )[:PDF_INCIDENTS]
+        page["all_incidents"] = sorted(heaviest, key=lambda row: row.incident.start)
+        page["incidents_cut"] = words(
+            "incidents_cut", shown=words.number(PDF_INCIDENTS), total=words.number(len(every))
+        )
     period = words.period(report.period, report.start, report.end)
     fonts = font_css()  # first: a missing font file stops here, named
     page.update(
