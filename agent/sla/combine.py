@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,7 +32,6 @@ from agent.sla.timeline import (
     SlaState,
     Span,
     Timeline,
-    clip,
     coalesce,
     constant,
     overlay,
@@ -227,6 +227,8 @@ def incidents(
     found: list[Incident] = []
     run: list[Segment] = []
     after = {seg.start: seg.state for seg in attributed}
+    down = [s for s in final if s.state is S.DOWN]
+    down_ends = [s.end for s in down]
 
     def flush() -> None:
         if not run:
@@ -236,11 +238,11 @@ def incidents(
         if end <= start:
             run.clear()
             return
-        charged = sum(
-            min(end, s.end) - max(start, s.start)
-            for s in final
-            if s.state is S.DOWN and s.end > start and s.start < end
-        )
+        charged = 0
+        for s in down[bisect_right(down_ends, start) :]:
+            if s.start >= end:
+                break
+            charged += min(end, s.end) - max(start, s.start)
         component, cause = subject, first.cause
         if service and ": " in cause:
             component, cause = cause.split(": ", 1)
@@ -272,17 +274,41 @@ def incidents(
 
 
 def daily(timeline: Timeline, span: Span, tz: ZoneInfo) -> list[DailyTally]:
-    """The tally of each local day the span touches (partial days at its ends)."""
-    out = []
+    """The tally of each local day the span touches (partial days at its ends), in one walk
+    over the timeline."""
+    bounds: list[tuple[date, int, int]] = []
     day = datetime.fromtimestamp(span.start, tz).date()
-    while True:
-        lo = max(span.start, _midnight(day, tz))
-        hi = min(span.end, _midnight(day + timedelta(days=1), tz))
-        if lo >= span.end:
-            break
-        out.append(DailyTally(day, Tally.of(clip(timeline, Span(lo, hi)))))
+    while (lo := max(span.start, _midnight(day, tz))) < span.end:
+        bounds.append((day, lo, min(span.end, _midnight(day + timedelta(days=1), tz))))
         day += timedelta(days=1)
-    return out
+    # Seconds per day in Tally's field order (plain lists: this runs for every day of
+    # every subject of a year).
+    seconds = [[0] * len(_TALLY_ORDER) for _ in bounds]
+    index = 0
+    for seg in timeline:
+        while index < len(bounds) and bounds[index][2] <= seg.start:
+            index += 1
+        at, slot = index, _TALLY_ORDER[seg.state]
+        while at < len(bounds) and bounds[at][1] < seg.end:
+            _, lo, hi = bounds[at]
+            seconds[at][slot] += min(hi, seg.end) - max(lo, seg.start)
+            at += 1
+    return [
+        DailyTally(d, Tally(*counted)) for (d, _, _), counted in zip(bounds, seconds, strict=True)
+    ]
+
+
+#: SlaState → the position of its field in Tally(up, degraded, down, unknown, maintenance,
+#: upstream, excluded).
+_TALLY_ORDER = {
+    S.UP: 0,
+    S.DEGRADED: 1,
+    S.DOWN: 2,
+    S.UNKNOWN: 3,
+    S.MAINTENANCE: 4,
+    S.UPSTREAM: 5,
+    S.EXCLUDED: 6,
+}
 
 
 def _midnight(day: date, tz: ZoneInfo) -> int:

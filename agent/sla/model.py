@@ -35,6 +35,10 @@ class Tally:
         seconds = dict.fromkeys(SlaState, 0)
         for seg in timeline:
             seconds[seg.state] += seg.seconds
+        return Tally.from_seconds(seconds)
+
+    @staticmethod
+    def from_seconds(seconds: dict[SlaState, int]) -> Tally:
         return Tally(
             up_s=seconds[SlaState.UP],
             degraded_s=seconds[SlaState.DEGRADED],

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from itertools import pairwise
 
 
 class SlaState(Enum):
@@ -96,16 +95,23 @@ def overlay(timelines: Sequence[Timeline], span: Span, choose: Choose) -> Timeli
     cuts = sorted({span.start, span.end, *(s.start for t in timelines for s in t)})
     cuts = [c for c in cuts if span.start <= c <= span.end]
     positions = [0] * len(timelines)
+    covering = [t[0] for t in timelines]
     out: list[Segment] = []
-    for start, end in pairwise(cuts):
-        covering = []
+    run_start, run_state, run_cause = span.start, None, ""
+    for start in cuts[:-1]:
         for i, timeline in enumerate(timelines):
-            while positions[i] < len(timeline) and timeline[positions[i]].end <= start:
-                positions[i] += 1
-            covering.append(timeline[positions[i]])
+            if covering[i].end <= start:
+                while timeline[positions[i]].end <= start:
+                    positions[i] += 1
+                covering[i] = timeline[positions[i]]
         state, cause = choose(covering)
-        out.append(Segment(start, end, state, cause))
-    return coalesce(out)
+        if state is not run_state or cause != run_cause:
+            if run_state is not None:
+                out.append(Segment(run_start, start, run_state, run_cause))
+            run_start, run_state, run_cause = start, state, cause
+    if run_state is not None:
+        out.append(Segment(run_start, span.end, run_state, run_cause))
+    return out
 
 
 def clip(timeline: Timeline, span: Span) -> Timeline:

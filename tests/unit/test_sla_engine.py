@@ -300,3 +300,19 @@ def test_a_service_cut_off_upstream_names_the_link() -> None:
         "x"
     ].incidents
     assert (incident.component, incident.upstream, incident.charged_s) == ("svc-x", "d-rt", 0)
+
+
+def test_daily_tallies_split_at_local_midnight_and_add_up() -> None:
+    polls = Polls()
+    polls.every("c-cpe", "2026-10-31 00:00", "2026-10-31 23:50", OK)
+    polls.every("c-cpe", "2026-10-31 23:50", "2026-11-01 00:20", DOWN)
+    polls.every("c-cpe", "2026-11-01 00:20", "2026-11-02 00:00", OK)
+    result = compute(polls, span("2026-10-31 12:00", "2026-11-01 12:00"))["c-cpe"]
+    by_day = {d.day.isoformat(): d.tally for d in result.daily}
+    assert list(by_day) == ["2026-10-31", "2026-11-01"]
+    # 31/10: up 12:00–23:50 = 42,600 s, down 600 s; 1/11: down 00:00–00:20 = 1,200 s, up
+    # 00:20–12:00 = 42,000 s.
+    assert (by_day["2026-10-31"].up_s, by_day["2026-10-31"].down_s) == (42_600, 600)
+    assert (by_day["2026-11-01"].up_s, by_day["2026-11-01"].down_s) == (42_000, 1_200)
+    total = by_day["2026-10-31"] + by_day["2026-11-01"]
+    assert total == result.tally
