@@ -155,7 +155,7 @@ def report(
     write_back: bool,
 ) -> None:
     """Write an availability report: PDF, HTML, XLSX or CSV."""
-    from agent.sla.render import render
+    from agent.sla.render import render, render_many
 
     fmt = fmt or (output.suffix.lstrip(".").lower() if output and not all_departments else "pdf")
     if fmt not in FORMATS:
@@ -181,10 +181,11 @@ def report(
     if all_departments:
         assert output is not None
         output.mkdir(parents=True, exist_ok=True)
-        for name in departments(subjects):
-            doc = build_report(subjects, Selection(department=name), **common)
+        names = departments(subjects)
+        docs = [build_report(subjects, Selection(department=n), **common) for n in names]
+        for name, doc, body in zip(names, docs, render_many(docs, fmt), strict=True):  # type: ignore[arg-type]
             path = output / f"sla-{chosen.label}-{slug(name)}.{fmt}"
-            path.write_bytes(render(doc, fmt))  # type: ignore[arg-type]
+            path.write_bytes(body)
             click.echo(f"{path}: {len(doc.subjects)} subjects", err=True)
     else:
         doc = build_report(subjects, selection, **common)
