@@ -24,7 +24,8 @@ def sla_markdown(doc: dict[str, Any]) -> str:
     if cold:
         lines.append(
             f"| cold: the year from every sample, {cold['days_computed']} day digests stored "
-            f"(once per range, the first time) | {cold['compute_s']:.1f} s |"
+            f"(once per range, the first time){' (an earlier run)' if 'from_run' in cold else ''}"
+            f" | {cold['compute_s']:.1f} s |"
         )
     lines += [
         f"| warm: the year from the day digests ({warm['days_from_digests']} days) | "
@@ -36,9 +37,12 @@ def sla_markdown(doc: dict[str, Any]) -> str:
     ]
     for fmt in ("html", "xlsx", "csv", "pdf"):
         if f"{fmt}_s" in reports:
+            how = "one process" if fmt == "csv" else "both cores"
+            if fmt == "pdf" and "previous_pdf" in doc:
+                how += ", an earlier run"
             lines.append(
                 f"| {reports['departments']} department reports rendered as {fmt.upper()} "
-                f"(both cores) | {reports[f'{fmt}_s']:.2f} s |"
+                f"({how}) | {reports[f'{fmt}_s']:.2f} s |"
             )
     lines.append(
         f"| the whole province in one PDF ({reports['province_subjects']} subjects, the 40 "

@@ -47,7 +47,8 @@ def render_many(reports: Sequence[Report], fmt: Format, workers: int | None = No
     `workers` defaults to the CPUs this process may use; with one, or a handful of reports,
     no process is started."""
     workers = workers or len(os.sched_getaffinity(0))
-    if workers < 2 or len(reports) < 8:
+    # CSV is cheaper to write than to hand to another process.
+    if workers < 2 or len(reports) < 8 or fmt == "csv":
         return [render(report, fmt) for report in reports]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         chunk = max(1, len(reports) // (workers * 4))
