@@ -44,9 +44,11 @@ def _fail(message: str, code: int) -> None:
 
 @click.group("sla")
 def sla() -> None:
-    """Availability against the SLO per department, service and level (issue 7 rules:
-    `no data` is unknown, never down; maintenance and time outside the service calendar are
-    left out; a commune is not charged for its district's uplink)."""
+    """Availability against the SLO per department, service and level.
+
+    No data is unknown, never down; maintenance and time outside the service calendar are
+    left out; a site is not charged while its uplink is down (README: "Availability and SLA
+    reports")."""
 
 
 def _period(text: str, inventory: Inventory) -> Period:
