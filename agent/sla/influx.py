@@ -54,6 +54,7 @@ class InfluxClient:
 
     def __init__(self, settings: InfluxSettings, timeout_s: float = 120.0) -> None:
         base = checked_base_url(settings.url)
+        self.url = str(base)  # never carries credentials (checked_base_url refuses them)
         token = settings.resolved_token()
         password = settings.resolved_password()
         self._secrets: tuple[Secret, ...] = tuple(s for s in (token, password) if s is not None)
@@ -114,7 +115,10 @@ class InfluxClient:
                     if line.strip():
                         yield from _chunk_blocks(_json(line))
         except httpx.HTTPError as exc:
-            raise InfluxQueryError(f"InfluxDB query failed: {type(exc).__name__}") from None
+            raise InfluxQueryError(
+                f"InfluxDB query failed: {type(exc).__name__} (is InfluxDB running at "
+                f"{self.url}? For the lab: netmon lab up)"
+            ) from None
 
     def write(self, lines: list[str], precision: str = "s") -> None:
         params = {"db": self.database, "precision": precision}
@@ -123,7 +127,9 @@ class InfluxClient:
         try:
             response = self._client.post("/write", params=params, content="\n".join(lines))
         except httpx.HTTPError as exc:
-            raise InfluxQueryError(f"InfluxDB write failed: {type(exc).__name__}") from None
+            raise InfluxQueryError(
+                f"InfluxDB write failed: {type(exc).__name__} (at {self.url})"
+            ) from None
         if response.status_code != 204:
             raise InfluxQueryError(
                 f"InfluxDB answered {response.status_code} to a write: "
