@@ -256,13 +256,18 @@ def status(
         f"{len(open_now)} down now"
     )
     shown = rows if show_all else [r for r in rows if r["met"] is not True or r["open_incident"]]
+    if shown:
+        click.echo(
+            f"  {'subject':<28} {'availability':>12} {'target':>8} {'result':<7} "
+            f"{'down s':>8} {'no data s':>10}"
+        )
     for row in shown:
         pct = "no data" if row["availability_pct"] is None else f"{row['availability_pct']:.3f} %"
         flag = {True: "ok", False: "BELOW", None: "-"}[row["met"]]
-        down = " DOWN NOW" if row["open_incident"] else ""
+        down = "  DOWN NOW" if row["open_incident"] else ""
         click.echo(
-            f"  {row['id']:<28} {pct:>10} / {row['slo_target']:g} % {flag:<5} "
-            f"down {row['downtime_s']:>7} s  unknown {row['unknown_s']:>8} s{down}"
+            f"  {row['id']:<28} {pct:>12} {row['slo_target']:>6g} % {flag:<7} "
+            f"{row['downtime_s']:>8} {row['unknown_s']:>10}{down}"
         )
 
 

@@ -215,3 +215,12 @@ def test_a_missing_token_file_is_a_settings_error(setup: Path, tmp_path: Path) -
     assert out.returncode == 3, out.stderr.decode()
     assert "no-such-token" in out.stderr.decode()
     assert "Traceback" not in out.stderr.decode()
+
+
+def test_status_as_text_names_every_subject_with_all(setup: Path) -> None:
+    out = netmon(setup, "status", "--all")
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    assert "to date: 4 subjects" in text
+    for subject in ("p-core", "d-rt", "c-cpe", "portal"):
+        assert f"  {subject} " in text
