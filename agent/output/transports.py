@@ -188,7 +188,7 @@ def error_from_response(
     )
 
 
-def _ssl_context(verify_tls: bool, ca_bundle: Path | None) -> ssl.SSLContext | bool:
+def ssl_context(verify_tls: bool, ca_bundle: Path | None) -> ssl.SSLContext | bool:
     if not verify_tls:
         return False
     if ca_bundle is not None:
@@ -257,7 +257,7 @@ class V1Transport:
             base_url=base,
             headers=headers,
             auth=auth,
-            verify=_ssl_context(verify_tls, ca_bundle),
+            verify=ssl_context(verify_tls, ca_bundle),
             timeout=timeout_s,
             # A monitoring agent must not silently follow a redirect off to another host.
             follow_redirects=False,

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from agent.output.lineprotocol import serialize
-from agent.output.transports import _ssl_context, checked_base_url, server_message
+from agent.output.transports import checked_base_url, server_message, ssl_context
 from agent.secret import Secret
 from agent.settings import InfluxSettings
 from agent.sla.combine import from_samples
@@ -70,7 +70,7 @@ class InfluxClient:
             base_url=base,
             headers=headers,
             auth=auth,
-            verify=_ssl_context(settings.verify_tls, settings.ca_file),
+            verify=ssl_context(settings.verify_tls, settings.ca_file),
             timeout=timeout_s,
             follow_redirects=False,
         )
