@@ -43,6 +43,7 @@ def build_engine(inventory: Inventory, history: History) -> SlaEngine:
             if h.settings.netmon_slo_target is not None
         },
         site_checks={h.name: h.settings.netmon_sla_checks for h in hosts},
+        min_coverage_pct=sla.min_coverage_pct,
     )
 
 

@@ -56,6 +56,8 @@ class SlaEngine:
     site_targets: Mapping[str, float] = field(default_factory=dict)
     #: Per host: the checks a site is judged by (netmon_sla_checks; default all of them).
     site_checks: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: Below this data coverage a subject gets no verdict.
+    min_coverage_pct: float = 0.0
 
     def sites(self) -> list[Host]:
         """The connection points: group connection_points, or else every monitored host at
@@ -233,6 +235,7 @@ class _Run:
                 combine.incidents(unplanned, wide, self.report_span, ident, is_service)
             ),
             timeline=final,
+            min_coverage_pct=self.engine.min_coverage_pct,
         )
 
 

@@ -144,6 +144,8 @@ class Subject:
     daily: tuple[DailyTally, ...]
     incidents: tuple[Incident, ...]
     timeline: Timeline = field(default_factory=list)
+    #: Below this share of due time with data, no verdict is given (netmon_sla.min_coverage_pct).
+    min_coverage_pct: float = 0.0
 
     @property
     def availability_pct(self) -> float | None:
@@ -151,9 +153,13 @@ class Subject:
 
     @property
     def met(self) -> bool | None:
-        """Whether the SLO was met; None when nothing was measured."""
+        """Whether the SLO was met; None when nothing was measured, or too little of the due
+        time had data to say (three minutes of a month are no evidence)."""
         pct = self.availability_pct
-        return None if pct is None else pct >= self.slo_target
+        coverage = self.tally.coverage_pct
+        if pct is None or coverage is None or coverage < self.min_coverage_pct:
+            return None
+        return pct >= self.slo_target
 
     @property
     def budget_s(self) -> float:

@@ -8,6 +8,7 @@
         business_hours: [["07:30", "11:30"], ["13:00", "17:00"]]
         holidays: VN                # Vietnamese public holidays (PyPI holidays)
         overrides_file: calendar-overrides.yml   # make-up working days, extra days off
+      min_coverage_pct: 90          # less data than this: no verdict, "not enough data"
       connection_points:            # what every connection point is held to
         slo_target: 99.0
         calendar: 24x7
@@ -61,6 +62,9 @@ class ReportIssuer(_Strict):
 
 class SlaSettings(_Strict):
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    #: A subject whose due time had data for less than this share gets no verdict (neither
+    #: met nor missed): the report says there was not enough data.
+    min_coverage_pct: float = Field(default=90.0, ge=0.0, le=100.0)
     connection_points: ConnectionPointTerms = Field(default_factory=ConnectionPointTerms)
     maintenance: tuple[MaintenanceWindow, ...] = ()
     report: ReportIssuer = Field(default_factory=ReportIssuer)

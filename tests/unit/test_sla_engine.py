@@ -316,3 +316,15 @@ def test_daily_tallies_split_at_local_midnight_and_add_up() -> None:
     assert (by_day["2026-11-01"].up_s, by_day["2026-11-01"].down_s) == (42_000, 1_200)
     total = by_day["2026-10-31"] + by_day["2026-11-01"]
     assert total == result.tally
+
+
+def test_too_little_data_gives_no_verdict() -> None:
+    polls = Polls()
+    polls.every("d-rt", "2026-10-05 08:00", "2026-10-05 08:03", OK)  # 3 minutes of a day
+    polls.every("p-core", "2026-10-05 00:00", "2026-10-06 00:00", OK)
+    subjects = compute(polls, span("2026-10-05 00:00", "2026-10-06 00:00"), min_coverage_pct=90.0)
+    # d-rt: 100 % of what was measured, but 4 minutes of 1,440 (the last sample holds 120 s)
+    # had data: coverage 0.28 % < 90 %, so neither met nor missed.
+    assert subjects["d-rt"].availability_pct == 100.0
+    assert subjects["d-rt"].met is None
+    assert subjects["p-core"].met is True

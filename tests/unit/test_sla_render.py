@@ -134,7 +134,7 @@ def test_csv_reads_back_with_the_exact_figures(report: Report) -> None:
     assert commune["Số sự cố"] == "2"
     assert float(commune["Khả dụng (%)"]) == commune_availability(report)
     assert silent["Khả dụng (%)"] == ""  # nothing measured: empty, never 0
-    assert silent["Kết quả"] == "Không có dữ liệu"
+    assert silent["Kết quả"] == "Không đủ dữ liệu"  # no verdict without data
     assert float(silent["Độ phủ dữ liệu (%)"]) == 0.0
 
 
@@ -193,7 +193,7 @@ def test_xlsx_summary_numbers_are_numbers(report: Report) -> None:
     assert commune["Do tuyến trên (giây)"].value == 5_400
     assert commune["Số sự cố"].value == 2
     assert silent["Khả dụng"].value is None
-    assert silent["Kết quả"].value == "Không có dữ liệu"
+    assert silent["Kết quả"].value == "Không đủ dữ liệu"
 
 
 def test_xlsx_incidents_have_local_naive_datetimes(report: Report) -> None:

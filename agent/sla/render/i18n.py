@@ -32,11 +32,11 @@ LABELS: dict[Language, dict[str, str]] = {
         "report_type": "BÁO CÁO",
         "period": "Kỳ báo cáo",
         "department": "Đơn vị",
-        "all_departments": "Tất cả các sở, ban, ngành",
+        "all_departments": "Toàn tỉnh",
         "generated": "Ngày lập",
         "timezone": "Múi giờ",
         "summary": "Tổng hợp",
-        "subject_line": "Tình hình khả dụng của điểm kết nối và hệ thống thông tin",
+        "subject_line": "Tình hình tính khả dụng của điểm kết nối và hệ thống thông tin",
         "scope": "Đơn vị: {department}. Kỳ báo cáo: {period_words}, từ {start} đến {end} ({zone}).",
         "intro": "Kết quả theo dõi khả dụng trong kỳ báo cáo như sau:",
         "levels": "Chi tiết theo cấp",
@@ -68,6 +68,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "met": "Đạt",
         "missed": "Không đạt",
         "no_data": "Không có dữ liệu",
+        "not_enough_data": "Không đủ dữ liệu",
         "start": "Bắt đầu",
         "end": "Kết thúc",
         "duration": "Thời lượng",
@@ -124,7 +125,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "report_type": "AVAILABILITY REPORT",
         "period": "Period",
         "department": "Department",
-        "all_departments": "All departments",
+        "all_departments": "The whole province",
         "generated": "Generated",
         "timezone": "Time zone",
         "summary": "Summary",
@@ -162,6 +163,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "met": "Met",
         "missed": "Not met",
         "no_data": "No data",
+        "not_enough_data": "Not enough data",
         "start": "Start",
         "end": "End",
         "duration": "Duration",
@@ -295,7 +297,7 @@ class Words:
 
     def met(self, met: bool | None) -> str:
         if met is None:
-            return self("no_data")
+            return self("not_enough_data")  # nothing measured, or too little to judge
         return self("met") if met else self("missed")
 
     def number(self, value: int) -> str:
