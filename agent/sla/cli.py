@@ -10,7 +10,9 @@ import json
 import math
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, get_args
 
@@ -75,15 +77,44 @@ def _compute(state: CliState, inventory: Inventory, period: Period) -> list[Subj
     raise AssertionError("unreachable")
 
 
-def _check_selection(selection: Selection, subjects: Sequence[Subject]) -> None:
-    """Refuse a selection that names something unknown or keeps nothing: a scheduled job
-    must not mail an empty report."""
+def _loose(text: str) -> str:
+    """For matching what an operator typed: no case, no accents ('Dau Tieng' = 'Dầu Tiếng')."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c)
+    ).strip()
+
+
+def _resolve(kind: str, typed: str, known: Sequence[str]) -> str:
+    """`typed` as one of `known`: exactly, or loosely when that names just one; otherwise
+    exit 2 with the closest names."""
+    if not typed or typed in known:
+        return typed
+    loose = [k for k in known if _loose(k) == _loose(typed)]
+    if len(loose) == 1:
+        return loose[0]
+    close = get_close_matches(_loose(typed), [_loose(k) for k in known], n=3, cutoff=0.6)
+    by_loose = {_loose(k): k for k in known}
+    if close:
+        hint = "did you mean: " + "; ".join(by_loose[c] for c in close)
+    elif len(known) <= 12:
+        hint = "known: " + ", ".join(known)
+    else:
+        hint = f"{len(known)} known: `netmon sla status --all` lists them"
+    _fail(f"no {kind} {typed!r} ({hint})", EXIT_USAGE)
+    raise AssertionError("unreachable")
+
+
+def _check_selection(selection: Selection, subjects: Sequence[Subject]) -> Selection:
+    """The selection with names resolved; refuse one that names something unknown or keeps
+    nothing: a scheduled job must not mail an empty report."""
     districts = sorted({s.district for s in subjects if s.district})
-    if selection.district and selection.district not in districts:
-        _fail(f"no district {selection.district!r} (known: {', '.join(districts)})", EXIT_USAGE)
-    if selection.department and selection.department not in departments(subjects):
-        known = "; ".join(departments(subjects))
-        _fail(f"no department {selection.department!r} (known: {known})", EXIT_USAGE)
+    selection = Selection(
+        department=_resolve("department", selection.department, departments(subjects)),
+        service=selection.service,
+        level=selection.level,
+        district=_resolve("district", selection.district, districts),
+    )
     if selection.service and not any(
         s.kind == "service" and s.id == selection.service for s in subjects
     ):
@@ -91,6 +122,7 @@ def _check_selection(selection: Selection, subjects: Sequence[Subject]) -> None:
         _fail(f"no service {selection.service!r} (known: {known})", EXIT_USAGE)
     if not any(selection.keeps(s) for s in subjects):
         _fail("the selection keeps no subject (do the filters contradict each other?)", 2)
+    return selection
 
 
 @sla.command("report")
@@ -120,7 +152,7 @@ def _check_selection(selection: Selection, subjects: Sequence[Subject]) -> None:
     "fmt",
     type=click.Choice(FORMATS),
     default=None,
-    help="Default: from the -o file's suffix, else pdf.",
+    help="Default: the -o file's suffix; pdf with --all-departments or without -o.",
 )
 @click.option(
     "--language",
@@ -159,20 +191,27 @@ def report(
     """Write an availability report: PDF, HTML, XLSX or CSV."""
     from agent.sla.render import render, render_many
 
-    fmt = fmt or (output.suffix.lstrip(".").lower() if output and not all_departments else "pdf")
+    suffix = output.suffix.lstrip(".").lower() if output and not all_departments else ""
+    if fmt and suffix in FORMATS and suffix != fmt:
+        _fail(f"-o {output} says {suffix}, --format says {fmt}: which one?", EXIT_USAGE)
+    fmt = fmt or suffix or ("pdf" if output is None or all_departments else "")
     if fmt not in FORMATS:
         _fail(f"cannot tell the format from {output}: give --format ({', '.join(FORMATS)})", 2)
+    if all_departments and (department or service or level or district):
+        _fail("--all-departments makes every department's report: drop the filters", 2)
+    if output is not None and not all_departments and not output.parent.is_dir():
+        _fail(f"no directory {output.parent} to write {output.name} into", EXIT_USAGE)
     if all_departments and (output is None or (output.exists() and not output.is_dir())):
         _fail("--all-departments writes one file per department: give -o DIRECTORY", EXIT_USAGE)
     if output is None and fmt in ("pdf", "xlsx") and sys.stdout.isatty():
-        _fail(f"a {fmt} report is binary: give -o FILE", EXIT_USAGE)
+        _fail(f"the {fmt.upper()} report is binary: give -o FILE", EXIT_USAGE)
     inventory = state.inventory(inventory_path)
     chosen = _period(period, inventory)
     if output is not None and "{period}" in str(output):
         output = Path(str(output).replace("{period}", chosen.label))
     selection = Selection(department, service, level or "", district)
     subjects = _compute(state, inventory, chosen)
-    _check_selection(selection, subjects)
+    selection = _check_selection(selection, subjects)
     span = chosen.span(calendar_of(inventory).tz)
     common: dict[str, Any] = {
         "inventory": inventory,
@@ -188,7 +227,7 @@ def report(
         for name, doc, body in zip(names, docs, render_many(docs, fmt), strict=True):  # type: ignore[arg-type]
             path = output / f"sla-{chosen.label}-{slug(name)}.{fmt}"
             path.write_bytes(body)
-            click.echo(f"{path}: {len(doc.subjects)} subjects", err=True)
+            click.echo(f"{path}: {_count(len(doc.subjects))}", err=True)
     else:
         doc = build_report(subjects, selection, **common)
         body = render(doc, fmt)  # type: ignore[arg-type]
@@ -196,10 +235,14 @@ def report(
             sys.stdout.buffer.write(body)
         else:
             output.write_bytes(body)
-            click.echo(f"{output}: {len(doc.subjects)} subjects, {chosen.label}", err=True)
+            click.echo(f"{output}: {_count(len(doc.subjects))}, {chosen.label}", err=True)
     if write_back:
         _write_back(state, inventory, subjects, chosen, span.start)
     # (the write-back's own errors exit 1 there; nothing else can fail after the files)
+
+
+def _count(subjects: int) -> str:
+    return f"{subjects} subject{'s' * (subjects != 1)}"
 
 
 def _write_back(
@@ -240,8 +283,7 @@ def status(
     inventory = state.inventory(inventory_path)
     chosen = _period("this-month", inventory)
     subjects = _compute(state, inventory, chosen)
-    selection = Selection(department=department)
-    _check_selection(selection, subjects)
+    selection = _check_selection(Selection(department=department), subjects)
     chosen_subjects = [s for s in subjects if selection.keeps(s)]
     rows = [_status_row(s) for s in chosen_subjects]
     if output_format == "json":

@@ -53,6 +53,17 @@ def _month_after(year: int, month: int) -> date:
 
 
 def parse_period(text: str, *, now: int, tz: ZoneInfo) -> Period:
+    """The period `text` names, ending at `now` if it has not ended yet (the days to come
+    are not "no data"); a period that has not begun is refused."""
+    period = _parse(text, now=now, tz=tz)
+    if period.span(tz).start > now:
+        raise PeriodError(f"period {text!r} has not begun yet")
+    if period.until is None and period.span(tz).end > now:
+        return Period(period.label, period.first, period.after, now)
+    return period
+
+
+def _parse(text: str, *, now: int, tz: ZoneInfo) -> Period:
     text = text.strip()
     if (lead := re.match(r"(\d{4})", text)) and not 1970 <= int(lead[1]) <= 9998:
         raise PeriodError(f"period {text!r}: the year must be between 1970 and 9998")

@@ -313,6 +313,11 @@ def _sla_report_shows_the_district_outage(
     for tool in ("pdftotext", "pdftoppm", "chromium"):
         require_binary(tool)
     tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    # A period that has not ended stops at "now": wait until the router's last verdict has
+    # run out (two intervals after it), so the outage is whole in the report.
+    max_age = round(2 * inventory.described[dark_router].settings.netmon_interval)
+    first, last = _first_and_last(availability, dark_router)
+    time.sleep(max(0.0, min(float(max_age), last + max_age + 2 - time.time())))
     first_day = datetime.fromtimestamp(min(r["time"] for r in availability) // 10**9, tz).date()
     period = f"{first_day}..{datetime.now(tz).date()}"
     csv_path = tmp_path / "sla.csv"
@@ -324,8 +329,6 @@ def _sla_report_shows_the_district_outage(
         for row in csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8-sig")))
     }
 
-    max_age = round(2 * inventory.described[dark_router].settings.netmon_interval)
-    first, last = _first_and_last(availability, dark_router)
     outage_s = last + max_age - first
     router = table[dark_router]
     assert int(router["Downtime (s)"]) == outage_s, (router, first, last)

@@ -198,6 +198,16 @@ def test_an_unreachable_database_exits_1_and_says_so(setup: Path, tmp_path: Path
         (["--period", "9999-12"], "between 1970 and 9998"),
         (["--period", "2026-10", "--district", "Dau Tieng"], "no district 'Dau Tieng' (known: DT)"),
         (["--period", "2026-10", "--level", "province", "--service", "portal"], "keeps no subject"),
+        (
+            ["--period", "2026-10", "--department", "UBND huyen Dau Tieng Xa"],
+            "did you mean: UBND huyện Dầu Tiếng",
+        ),
+        (
+            ["--period", "2026-10", "--all-departments", "--department", "X", "-o", "d"],
+            "drop the filters",
+        ),
+        (["--period", "2026-10", "-o", "a/b/c.csv"], "no directory a/b"),
+        (["--period", "2026-10", "--format", "csv", "-o", "x.pdf"], "which one?"),
     ],
 )
 def test_a_selection_that_keeps_nothing_is_refused(
@@ -215,6 +225,14 @@ def test_a_missing_token_file_is_a_settings_error(setup: Path, tmp_path: Path) -
     assert out.returncode == 3, out.stderr.decode()
     assert "no-such-token" in out.stderr.decode()
     assert "Traceback" not in out.stderr.decode()
+
+
+def test_a_department_typed_without_accents_is_found(setup: Path, tmp_path: Path) -> None:
+    out = netmon(setup, "report", "--period", "2026-10", "--department", "ubnd huyen dau tieng",
+                 "--format", "csv", "--language", "en")  # fmt: skip
+    assert out.returncode == 0, out.stderr.decode()
+    rows = list(csv.DictReader(io.StringIO(out.stdout.decode("utf-8-sig"))))
+    assert [row["Id"] for row in rows] == ["d-rt"]
 
 
 def test_status_as_text_names_every_subject_with_all(setup: Path) -> None:

@@ -20,7 +20,7 @@ NOW = local("2026-11-22 09:30")
     ("text", "label", "first", "after"),
     [
         ("2026-10", "2026-10", date(2026, 10, 1), date(2026, 11, 1)),
-        ("2026-12", "2026-12", date(2026, 12, 1), date(2027, 1, 1)),
+        ("2025-12", "2025-12", date(2025, 12, 1), date(2026, 1, 1)),
         ("2026-Q4", "2026-Q4", date(2026, 10, 1), date(2027, 1, 1)),
         ("2026-q1", "2026-Q1", date(2026, 1, 1), date(2026, 4, 1)),
         ("2025", "2025", date(2025, 1, 1), date(2026, 1, 1)),
@@ -37,6 +37,13 @@ def test_a_month_is_local_midnight_to_local_midnight() -> None:
     period = parse_period("2026-10", now=NOW, tz=TZ)
     # 2026-10-01 00:00 +07:00 is 2026-09-30 17:00 UTC; October has 31 days.
     assert period.span(TZ) == Span(1790787600, 1790787600 + 31 * 86_400)
+
+
+def test_a_period_not_over_yet_ends_now_and_one_not_begun_is_refused() -> None:
+    quarter = parse_period("2026-Q4", now=NOW, tz=TZ)
+    assert quarter.span(TZ) == Span(local("2026-10-01 00:00"), NOW)  # not the days to come
+    with pytest.raises(PeriodError, match="has not begun"):
+        parse_period("2027-01", now=NOW, tz=TZ)
 
 
 def test_this_month_ends_now() -> None:
