@@ -330,6 +330,22 @@ def test_a_short_outage_still_shows_on_a_month_strip() -> None:
     assert "state-" not in empty
 
 
+def test_a_strip_tooltip_gives_the_real_times_not_the_columns() -> None:
+    start, end = PERIOD_START, PERIOD_END
+    window = (
+        start + 4 * 86_400 + 3_600
+    )  # 05/10/2026 01:00 local (the period starts at local midnight)
+    timeline = [
+        Segment(start, window, SlaState.UP),
+        Segment(window, window + 3_600, SlaState.MAINTENANCE, "patching"),
+        Segment(window + 3_600, end, SlaState.UP),
+    ]
+    svg = charts.timeline_strip(timeline, start, end, VI, charts.ChartStyle())
+    # A month in 600 columns is 74 min a column: the window sits inside one or two of them,
+    # and its tooltip still says 01:00:00 – 02:00:00.
+    assert "05/10/2026 01:00:00 – 05/10/2026 02:00:00: Bảo trì" in svg
+
+
 # --- PDF and the API ----------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ the viewBox's units; the width and height attributes are in px, which CSS may sc
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -184,13 +185,15 @@ def timeline_strip(
         return _svg(width, height, body, words("timeline_chart"), style)
     states = [_column_state(column) for column in _columns(timeline, start, end)]
     span, unit = end - start, width / _COLUMNS
+    ends = [seg.end for seg in timeline]
     run_start = 0
     for i in range(1, _COLUMNS + 1):
         if i < _COLUMNS and states[i] == states[run_start]:
             continue
         state = states[run_start]
         if state is not None:
-            first, last = start + run_start * span // _COLUMNS, start + i * span // _COLUMNS
+            lo, hi = start + run_start * span // _COLUMNS, start + i * span // _COLUMNS
+            first, last = _exact_times(timeline, ends, state, lo, hi)
             tip = f"{words.time_text(first)} – {words.time_text(last)}: {words.state(state)}"
             body.append(
                 f'<rect class="state-{state.value}" x="{run_start * unit:.2f}" y="0" '
@@ -201,6 +204,23 @@ def timeline_strip(
     body.append(_text(0, height - 1, words.time_text(start)[:10], "start", 8))
     body.append(_text(width, height - 1, words.time_text(end - 1)[:10], "end", 8))
     return _svg(width, height, body, words("timeline_chart"), style)
+
+
+def _exact_times(
+    timeline: Sequence[Segment], ends: Sequence[int], state: SlaState, lo: int, hi: int
+) -> tuple[int, int]:
+    """The real first and last second of `state` behind a run of columns [lo, hi): the
+    tooltip states facts, not the columns' rounded edges (a window 01:00–02:00 must not read
+    00:52–01:44)."""
+    hits = []
+    for seg in timeline[bisect_right(ends, lo) :]:
+        if seg.start >= hi:
+            break
+        if seg.state is state:
+            hits.append(seg)
+    if not hits:
+        return lo, hi
+    return hits[0].start, hits[-1].end
 
 
 def pooled_daily(subjects: Sequence[Subject]) -> tuple[DailyTally, ...]:
