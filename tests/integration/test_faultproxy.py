@@ -7,6 +7,7 @@ WriteError without status (retryable); a black hole times out; back to normal de
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import socketserver
@@ -52,7 +53,14 @@ def round_trip(address: tuple[str, int], payload: bytes = PAYLOAD, timeout: floa
     received = bytearray()
     with socket.create_connection(address, timeout=timeout) as sock:
         sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            # The proxy's reset can arrive before the half-close: the socket is then no longer
+            # connected (ENOTCONN), which is that reset, seen one call earlier.
+            if exc.errno != errno.ENOTCONN:
+                raise
+            raise ConnectionResetError(errno.ECONNRESET, "reset before the half-close") from exc
         while data := sock.recv(65536):
             received += data
     return bytes(received)
