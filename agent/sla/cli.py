@@ -255,15 +255,10 @@ def _write_back(
     ]
     try:
         with InfluxClient(state.settings.influxdb) as client:
-            client.write([_seconds_precision(line) for line in lines])
+            client.write(lines, precision="ns")
     except InfluxQueryError as exc:
         _fail(str(exc), EXIT_FAILED)
     click.echo(f"wrote {len(lines)} sla samples for {period.label}", err=True)
-
-
-def _seconds_precision(line: str) -> str:
-    head, _, stamp = line.rpartition(" ")
-    return f"{head} {int(stamp) // 1_000_000_000}"
 
 
 @sla.command("status")

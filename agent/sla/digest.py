@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from agent.samples import Sample
 from agent.schema import FieldType, Measurement
 from agent.sla.history import SeriesKey
-from agent.sla.timeline import Segment, SlaState, Span, Timeline, clip, coalesce
+from agent.sla.timeline import Segment, SlaState, Span, Timeline, coalesce
 
 DAY = 86_400
 MEASUREMENT = "availability_day"
@@ -95,11 +95,6 @@ def day_markers(days: Iterable[int]) -> list[Sample]:
         )
         for day in sorted(days)
     ]
-
-
-def split_days(timeline: Timeline, days: Iterable[int]) -> dict[int, Timeline]:
-    """A timeline cut into whole UTC days."""
-    return {day: clip(timeline, Span(day, day + DAY)) for day in days}
 
 
 def join(pieces: Iterable[Timeline], span: Span) -> Timeline:

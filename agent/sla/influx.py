@@ -41,14 +41,6 @@ class InfluxQueryError(RuntimeError):
     pass
 
 
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def quote_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class InfluxClient:
     """Synchronous InfluxQL queries and line-protocol writes for the SLA commands."""
 
@@ -200,7 +192,7 @@ class InfluxHistory:
         first_day = -(-span.start // DAY) * DAY
         last_day = span.end // DAY * DAY
         if not self.digests or last_day - first_day < DAY:
-            return series_timelines(self._samples([(span, None)]), span, max_age)
+            return series_timelines(self._samples([span]), span, max_age)
         days = range(first_day, last_day, DAY)
         stored = self._read_digests(Span(first_day, last_day))
         present = {day for _, day in stored}
@@ -225,7 +217,7 @@ class InfluxHistory:
     ) -> dict[tuple[SeriesKey, int], Timeline]:
         """Each series' timeline of each window from its samples (added to `pieces`); the
         whole days among them returned, to be stored."""
-        by_key = self._samples([(w, None) for w in windows])
+        by_key = self._samples(windows)
         computed: dict[tuple[SeriesKey, int], Timeline] = {}
         for key, samples in by_key.items():
             age = max_age(key.target)
@@ -279,9 +271,9 @@ class InfluxHistory:
             return
         self.days_stored += len({day for _, day in keep})
 
-    def _samples(self, windows: list[tuple[Span, frozenset[str] | None]]) -> Grouped:
+    def _samples(self, windows: list[Span]) -> Grouped:
         """Every series' (time, state, reason) samples in the windows, sorted by time."""
-        statements = [self._raw_statement(window, only) for window, only in windows]
+        statements = [self._raw_statement(window) for window in windows]
         grouped: Grouped = {}
         for i in range(0, len(statements), STATEMENTS_PER_REQUEST):
             batch = "; ".join(statements[i : i + STATEMENTS_PER_REQUEST])
@@ -299,12 +291,8 @@ class InfluxHistory:
             samples.sort(key=lambda sample: sample[0])
         return grouped
 
-    def _raw_statement(self, window: Span, only: frozenset[str] | None) -> str:
+    def _raw_statement(self, window: Span) -> str:
         where = f"time >= {window.start - self.lookback_s}s AND time < {window.end}s"
-        if only:
-            where += (
-                " AND (" + " OR ".join(f'"target" = {quote_string(t)}' for t in sorted(only)) + ")"
-            )
         return (
             f'SELECT "state", "reason" FROM "availability" WHERE {where} '
             'GROUP BY "check", "target", "service", "agent"'
