@@ -32,6 +32,7 @@ from agent.samples import Sample
 from agent.scheduler import Scheduler
 from agent.schema import SchemaRegistry, base_schema
 from agent.selfmetrics import SelfMetrics, StatsReading
+from agent.selfreport import report_periodically
 from agent.settings import InfluxSettings, Settings, SettingsError
 from collectors.traps import (
     TRAP_MEASUREMENTS,
@@ -302,10 +303,12 @@ class Agent:
         writer_task = asyncio.create_task(self.writer.run(), name="writer")
         stop_task = asyncio.create_task(stop.wait())
         scheduler_task: asyncio.Task[None] | None = None
+        report_task: asyncio.Task[None] | None = None
         try:
             if self.traps is not None:
                 await self.traps.start(self.take_traps)  # TrapListenError names the address
             scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
+            report_task = self._start_self_report()
             await asyncio.wait(
                 {scheduler_task, writer_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
             )
@@ -313,6 +316,10 @@ class Agent:
             self.scheduler.stop()
             stop_task.cancel()
             try:
+                if report_task is not None:
+                    report_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await report_task
                 if scheduler_task is not None:
                     await scheduler_task
                 if self.traps is not None:
@@ -328,6 +335,14 @@ class Agent:
                         await writer_task
                 finally:
                     self.release()
+
+    def _start_self_report(self) -> asyncio.Task[None] | None:
+        """The agent's health into InfluxDB (agent.selfreport), unless the interval is 0."""
+        interval_s = self.settings.self_report_interval_s
+        if interval_s <= 0:
+            return None
+        report = report_periodically(self.metrics.registry, self.pipeline.accept, interval_s)
+        return asyncio.create_task(report, name="self-report")
 
     def take_traps(self, samples: Sequence[Sample]) -> None:
         """The trap listener's sink: each sender's samples with its inventory tags, sent to

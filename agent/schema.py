@@ -223,4 +223,8 @@ def base_schema() -> SchemaRegistry:
 
     registry.declare(SLA)
     registry.declare(DIGEST)
+    from agent.selfreport import SELF_MEASUREMENTS  # the agent's own health (netmon_agent)
+
+    for measurement in SELF_MEASUREMENTS:
+        registry.declare(measurement)
     return registry

@@ -169,6 +169,9 @@ class Settings(_Strict):
     state_dir: Path = Path(".state")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_polls_in_flight: int = Field(default=64, ge=1, le=4096)
+    #: Seconds between the agent's reports of its own health to InfluxDB (``netmon_agent``,
+    #: ``netmon_checks``: agent.selfreport); 0 writes none (/metrics still serves them).
+    self_report_interval_s: float = Field(default=60.0, ge=0)
     inventory: InventorySettings = InventorySettings()
     influxdb: InfluxSettings = InfluxSettings()
     spool: SpoolSettings = SpoolSettings()

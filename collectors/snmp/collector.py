@@ -51,6 +51,9 @@ from collectors.snmp.session import Endpoint, Pacing, SnmpRequestError, SnmpSess
 from collectors.snmp.topology import NEIGHBOUR_TAG, resolve_neighbours
 from collectors.snmp.values import BadValueError, as_field, native
 
+#: The neighbour tag the LLDP tables add (declared with the profiles' own `lldp` fields).
+LLDP_MEASUREMENT = Measurement("lldp", frozenset({NEIGHBOUR_TAG}), {})
+
 log = logging.getLogger(__name__)
 
 #: Columns per request: beyond this a walk is split, so one answer never gets huge.
@@ -85,7 +88,7 @@ class SnmpCollector:
         for profile in self.profiles.values():
             profile.declare(context.schema)
         if context.schema.get("lldp") is not None:
-            context.schema.declare(Measurement("lldp", frozenset({NEIGHBOUR_TAG}), {}))
+            context.schema.declare(LLDP_MEASUREMENT)
         self.session = SnmpSession(context.receive_buffer_bytes)
         self.stats = SnmpStats()
         self._devices: dict[str, Device] = {}

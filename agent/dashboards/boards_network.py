@@ -1,0 +1,391 @@
+"""The network's dashboards: province overview, site detail, data centres."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import timeseries
+
+from agent.dashboards import widgets as w
+from agent.dashboards.board import NETWORK, Board, BuildContext, new_board
+from agent.dashboards.query import scope, target
+from agent.dashboards.variables import datasource, site_chain, tag_values
+
+#: Connection points are the sites of every level but the data centres'.
+POINTS = "\"level\" != 'dc'"
+#: The latest verdict of every check of every target, per site (one level of nesting).
+_LAST = (
+    'SELECT last("state") AS "state" FROM "availability" WHERE {where} '
+    'GROUP BY "site", "level", "target", "check"'
+)
+
+
+def site_state(where: str) -> str:
+    """Each site's state now: the worst latest verdict of its checks (agent.sla: worst first)."""
+    return 'SELECT max("state") AS "state" FROM (' + _LAST.format(where=where) + ') GROUP BY "site"'
+
+
+def counts_by_level(where: str) -> str:
+    """Points up, degraded and down per level. Arithmetic on the state (0 ok, 1 degraded,
+    2 down) gives three 0/1 columns, so the counts are 0, never missing, when none is down."""
+    per_site = (
+        'SELECT max("state") AS "state" FROM (' + _LAST.format(where=where) + ") "
+        'GROUP BY "site", "level"'
+    )
+    flags = (
+        'SELECT 1 - floor(("state" + 1) / 2) AS "up", '
+        'floor(("state" + 1) / 2) - floor("state" / 2) AS "degraded", '
+        'floor("state" / 2) AS "down" FROM (' + per_site + ")"
+    )
+    return (
+        'SELECT sum("up") AS "Hoạt động", sum("degraded") AS "Suy giảm", '
+        'sum("down") AS "Mất kết nối" FROM (' + flags + ') GROUP BY "level"'
+    )
+
+
+def active_incidents(where: str) -> str:
+    """Every check whose latest verdict is not ok, with the reason the agent gave."""
+    return (
+        'SELECT "state", "reason", "consecutive_failures" FROM ('
+        'SELECT last("state") AS "state", last("reason") AS "reason", '
+        'last("consecutive_failures") AS "consecutive_failures" FROM "availability" '
+        f'WHERE {where} GROUP BY "site", "check", "target") '
+        'WHERE "state" > 0 GROUP BY "site", "check", "target"'
+    )
+
+
+def points_down_over_time(where: str) -> str:
+    return (
+        'SELECT sum("down") AS "Điểm mất kết nối" FROM ('
+        'SELECT floor(max("state") / 2) AS "down" FROM "availability" '
+        f'WHERE {where} GROUP BY time($__interval), "site") GROUP BY time($__interval)'
+    )
+
+
+def province_overview(ctx: BuildContext) -> Board:
+    uid, board = new_board(
+        "Province overview",
+        "Tổng quan mạng truyền số liệu chuyên dùng tỉnh",
+        "state of the 184 connection points now, counts by level, map and active incidents.",
+        ["network", "overview"],
+    )
+    board.with_variable(datasource())
+    for variable in site_chain():
+        board.with_variable(variable)
+    where = scope("level", "district", "site", extra=[POINTS])
+    board.with_panel(
+        w.bars(
+            "Số điểm kết nối theo cấp và trạng thái",
+            "Connection points up, degraded and down now, per level (province, district, "
+            "commune). A point's state is the worst latest verdict of its checks.",
+            [target(counts_by_level(where), alias="$tag_level $col")],
+            unit="none",
+            maximum=120,
+            width=24,
+            height=6,
+        ).time_from("5m")
+    )
+    board.with_panel(
+        w.state_grid(
+            "Trạng thái các điểm kết nối",
+            "Every connection point, coloured by its state now: green up, orange degraded, "
+            "red down.",
+            [target(site_state(where), alias="$tag_site")],
+            height=14,
+        ).time_from("5m")
+    )
+    board.with_panel(
+        w.site_map(
+            "Bản đồ các điểm kết nối",
+            "The connection points on the province's map, coloured by state. Sites are placed "
+            "by their code from the inventory's netmon_location (the gazetteer file).",
+            [target(site_state(where), table=True)],
+            gazetteer=ctx.gazetteer,
+            basemap_url=ctx.basemap_url,
+            basemap_attribution=ctx.basemap_attribution,
+            width=12,
+        ).time_from("5m")
+    )
+    board.with_panel(
+        w.listing(
+            "Sự cố đang diễn ra",
+            "Checks whose latest verdict is degraded or down, with the agent's reason.",
+            [target(active_incidents(scope("level", "district", "site")), table=True)],
+            mappings=w.state_mappings(),
+            width=12,
+            height=14,
+        ).time_from("5m")
+    )
+    board.with_panel(
+        w.trend(
+            "Số điểm mất kết nối theo thời gian",
+            "How many sites were down in each interval over the chosen range.",
+            [target(points_down_over_time(where))],
+            width=24,
+        )
+    )
+    return Board(uid, NETWORK, board)
+
+
+def _rate(field: str, alias: str, per: str = "1s", scale: str = "") -> str:
+    return f'non_negative_derivative(max("{field}"), {per}){scale} AS "{alias}"'
+
+
+def site_detail(ctx: BuildContext) -> Board:
+    uid, board = new_board(
+        "Site detail",
+        "Chi tiết điểm kết nối",
+        "one site's checks, interfaces (traffic, errors, discards), path quality and device "
+        "health (CPU, memory, environment, UPS).",
+        ["network", "site"],
+    )
+    board.with_variable(datasource())
+    for variable in site_chain():
+        board.with_variable(variable)
+    board.with_variable(tag_values("device", "snmp", "source", ("level", "district", "site")))
+    site = scope("level", "district", "site")
+    device = scope("level", "district", "site", "source")
+    schema = ctx.schema
+    board.with_panel(
+        w.timeline(
+            "Trạng thái các kiểm tra",
+            "The verdict of every check of the site's targets over time.",
+            [
+                target(
+                    f'SELECT last("state") FROM "availability" WHERE {site} '
+                    'GROUP BY time($__interval), "target", "check" fill(none)',
+                    alias="$tag_target ($tag_check)",
+                )
+            ],
+            height=8,
+        )
+    )
+    traffic = (
+        f"SELECT {_rate('ifHCInOctets', 'vào', scale=' * 8')}, "
+        f'{_rate("ifHCOutOctets", "ra", scale=" * 8")} FROM "interface" WHERE {device} '
+        'GROUP BY time($__interval), "source", "ifName"'
+    )
+    board.with_panel(
+        w.trend(
+            "Lưu lượng giao diện",
+            "Interface traffic in and out, bits per second, from the 64-bit octet counters "
+            "(continuous across wraps and restarts, see agent.schema).",
+            [target(traffic, alias="$tag_source $tag_ifName $col")],
+            unit="bps",
+        )
+    )
+    errors = (
+        f"SELECT {_rate('ifInErrors', 'lỗi vào', '1m')}, {_rate('ifOutErrors', 'lỗi ra', '1m')}, "
+        f"{_rate('ifInDiscards', 'hủy vào', '1m')}, {_rate('ifOutDiscards', 'hủy ra', '1m')} "
+        f'FROM "interface" WHERE {device} GROUP BY time($__interval), "source", "ifName"'
+    )
+    board.with_panel(
+        w.trend(
+            "Lỗi và gói bị hủy trên giao diện",
+            "Interface errors and discards per minute, in and out.",
+            [target(errors, alias="$tag_source $tag_ifName $col")],
+            unit="short",
+        )
+    )
+    interface = schema.get("interface")
+    board.with_panel(
+        w.listing(
+            "Trạng thái giao diện",
+            "Each interface's operational and administrative status (IF-MIB names), speed "
+            "and description (ifAlias) now.",
+            [
+                target(
+                    'SELECT last("ifOperStatus") AS "ifOperStatus", '
+                    'last("ifAdminStatus") AS "ifAdminStatus", '
+                    'last("ifHighSpeed") AS "ifHighSpeed", last("ifAlias") AS "ifAlias" '
+                    f'FROM "interface" WHERE {device} GROUP BY "source", "ifName"',
+                    table=True,
+                )
+            ],
+            mappings=w.enum_mappings(interface.enums["ifOperStatus"]) if interface else None,
+            height=8,
+        ).time_from("10m")
+    )
+    path = (
+        'SELECT mean("average_response_ms") AS "trễ (ms)", '
+        'mean("jitter_ms") AS "jitter (ms)", mean("percent_packet_loss") AS "mất gói (%)" '
+        f'FROM "ping" WHERE {site} GROUP BY time($__interval), "url"'
+    )
+    board.with_panel(
+        w.trend(
+            "Độ trễ, jitter và mất gói",
+            "ICMP round trip (average), jitter and packet loss to the site's addresses.",
+            [target(path, alias="$tag_url $col")],
+            unit="ms",
+        )
+    )
+    board.with_panel(_cpu(device)).with_panel(_memory(device))
+    board.with_panel(_environment(device)).with_panel(_ups(device))
+    return Board(uid, NETWORK, board)
+
+
+def _cpu(where: str) -> timeseries.Panel:
+    query = (
+        'SELECT mean("hrProcessorLoad") AS "hrProcessorLoad", '
+        'mean("cpmCPUTotal5minRev") AS "cpmCPUTotal5minRev", '
+        'mean("fgSysCpuUsage") AS "fgSysCpuUsage" '
+        f'FROM "cpu" WHERE {where} GROUP BY time($__interval), "source"'
+    )
+    return w.trend(
+        "CPU thiết bị",
+        "Device CPU load in percent, whichever MIB the device answers (HOST-RESOURCES, "
+        "CISCO-PROCESS, FORTINET).",
+        [target(query, alias="$tag_source $col")],
+        unit="percent",
+        minimum=0,
+        maximum=100,
+        thresholds=w.steps("green", (80, "orange"), (95, "red")),
+    )
+
+
+def _memory(where: str) -> timeseries.Panel:
+    net_snmp = (
+        'SELECT 100 * (1 - last("memAvailReal") / last("memTotalReal")) AS "UCD memory", '
+        'last("fgSysMemUsage") AS "fgSysMemUsage" '
+        f'FROM "memory" WHERE {where} GROUP BY time($__interval), "source"'
+    )
+    cisco = (
+        'SELECT 100 * last("ciscoMemoryPoolUsed") / (last("ciscoMemoryPoolUsed") + '
+        'last("ciscoMemoryPoolFree")) AS "Cisco pool" FROM "memory" '
+        f'WHERE {where} GROUP BY time($__interval), "source", "ciscoMemoryPoolName"'
+    )
+    return w.trend(
+        "Bộ nhớ thiết bị",
+        "Memory in use, percent: UCD-SNMP real memory, FortiGate, Cisco memory pools.",
+        [
+            target(net_snmp, alias="$tag_source $col"),
+            target(cisco, "B", alias="$tag_source $tag_ciscoMemoryPoolName"),
+        ],
+        unit="percent",
+        minimum=0,
+        maximum=100,
+        thresholds=w.steps("green", (85, "orange"), (95, "red")),
+    )
+
+
+def _environment(where: str) -> timeseries.Panel:
+    query = (
+        'SELECT mean("ciscoEnvMonTemperatureStatusValue") AS "Cisco", '
+        'mean("jnxOperatingTemp") AS "Juniper", mean("hwEntityTemperature") AS "Huawei" '
+        f'FROM "environment" WHERE {where} GROUP BY time($__interval), "source"'
+    )
+    sensors = (
+        'SELECT mean("uioSensorStatusTemperatureDegC") AS "phòng máy" FROM "sensor" '
+        f'WHERE {where} GROUP BY time($__interval), "source", "uioSensorStatusSensorName"'
+    )
+    return w.trend(
+        "Nhiệt độ",
+        "Device and room temperatures, degrees Celsius: the devices' environment MIBs and "
+        "room sensors.",
+        [
+            target(query, alias="$tag_source $col"),
+            target(sensors, "B", alias="$tag_source $tag_uioSensorStatusSensorName"),
+        ],
+        unit="celsius",
+        thresholds=w.steps("green", (40, "orange"), (55, "red")),
+    )
+
+
+def _ups(where: str) -> timeseries.Panel:
+    query = (
+        'SELECT last("upsHighPrecBatteryCapacity") / 10 AS "pin (%)", '
+        'last("upsHighPrecOutputLoad") / 10 AS "tải (%)" '
+        f'FROM "ups" WHERE {where} GROUP BY time($__interval), "source"'
+    )
+    return w.trend(
+        "UPS: dung lượng pin và tải",
+        "UPS battery capacity and output load, percent (APC PowerNet high-precision values).",
+        [target(query, alias="$tag_source $col")],
+        unit="percent",
+        minimum=0,
+        maximum=100,
+    )
+
+
+def data_centres(ctx: BuildContext) -> Board:
+    uid, board = new_board(
+        "Data centres",
+        "Trung tâm dữ liệu",
+        "servers, storage, virtual machines, UPS and core network of the two data centres.",
+        ["datacentre"],
+    )
+    board.with_variable(datasource())
+    board.with_variable(
+        tag_values("site", "snmp", "site", ()).query(
+            'SHOW TAG VALUES FROM "snmp" WITH KEY = "site" WHERE "level" = \'dc\''
+        )
+    )
+    board.with_variable(tag_values("device", "snmp", "source", ("site",)))
+    dc = scope("site", "source", extra=["\"level\" = 'dc'"])
+    board.with_panel(
+        w.state_grid(
+            "Thiết bị trung tâm dữ liệu",
+            "Every polled device and service of the data centres, coloured by its state now.",
+            [
+                target(
+                    'SELECT last("state") AS "state" FROM "availability" WHERE '
+                    + scope("site", extra=["\"level\" = 'dc'"])
+                    + ' GROUP BY "target"',
+                    alias="$tag_target",
+                )
+            ],
+            height=8,
+        ).time_from("5m")
+    )
+    board.with_panel(_cpu(dc)).with_panel(_memory(dc))
+    storage = (
+        'SELECT 100 * last("hrStorageUsed") / last("hrStorageSize") AS "used" FROM "storage" '
+        f"WHERE {dc} AND \"hrStorageType\" = 'hrStorageFixedDisk' "
+        'GROUP BY "source", "hrStorageDescr"'
+    )
+    board.with_panel(
+        w.bars(
+            "Dung lượng lưu trữ đã dùng",
+            "Fixed disks in use, percent of their size (HOST-RESOURCES hrStorageTable).",
+            [target(storage, alias="$tag_source $tag_hrStorageDescr")],
+            thresholds=w.steps("green", (80, "orange"), (90, "red")),
+        ).time_from("15m")
+    )
+    vms = (
+        'SELECT last("vmwVmState") AS "state", last("vmwVmCpus") AS "vCPU", '
+        'last("vmwVmMemSize") AS "RAM (MiB)" FROM "vm" '
+        f'WHERE {dc} GROUP BY "source", "vmwVmDisplayName"'
+    )
+    board.with_panel(
+        w.listing(
+            "Máy ảo",
+            "Virtual machines of the ESXi hosts: power state, vCPUs and memory.",
+            [target(vms, table=True)],
+            width=12,
+        ).time_from("15m")
+    )
+    board.with_panel(_ups(dc))
+    core = (
+        f"SELECT {_rate('ifHCInOctets', 'vào', scale=' * 8')}, "
+        f'{_rate("ifHCOutOctets", "ra", scale=" * 8")} FROM "interface" WHERE {dc} '
+        'GROUP BY time($__interval), "source", "ifName"'
+    )
+    board.with_panel(
+        w.trend(
+            "Lưu lượng mạng lõi",
+            "Traffic of the data centres' core network interfaces, bits per second.",
+            [target(core, alias="$tag_source $tag_ifName $col")],
+            unit="bps",
+        )
+    )
+    sessions = (
+        'SELECT last("fgSysSesCount") AS "phiên" FROM "firewall" '
+        f'WHERE {dc} GROUP BY time($__interval), "source"'
+    )
+    board.with_panel(
+        w.trend(
+            "Phiên tường lửa",
+            "Firewall sessions (FortiGate fgSysSesCount).",
+            [target(sessions, alias="$tag_source")],
+            unit="short",
+        )
+    )
+    return Board(uid, NETWORK, board)
