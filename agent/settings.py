@@ -164,6 +164,23 @@ class InventorySettings(_Strict):
     vault_password_file: Path | None = None
 
 
+class DashboardSettings(_Strict):
+    """`netmon dashboards`: where the files go, the map, and the Grafana to push to."""
+
+    output_dir: Path = Path("dashboards")
+    #: The InfluxDB datasource's fixed uid in Grafana (alert rules must name one).
+    datasource_uid: str = Field(default="netmon-influxdb", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    #: XYZ tile URL ({z}/{x}/{y}) of a basemap served inside the network; "" = OpenStreetMap.
+    basemap_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    basemap_attribution: str = ""
+    #: Base URL of the runbooks; each rule links to it with #<rule uid>. "" = no link.
+    runbook_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    grafana_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    #: File holding the Grafana service-account token (or env NETMON_GRAFANA_TOKEN).
+    grafana_token_file: Path | None = None
+    grafana_ca_file: Path | None = None
+
+
 class Settings(_Strict):
     agent_name: str = Field(default_factory=lambda: os.uname().nodename)
     state_dir: Path = Path(".state")
@@ -179,6 +196,7 @@ class Settings(_Strict):
     snmp: SnmpSettings = SnmpSettings()
     probes: ProbeSettings = ProbeSettings()
     traps: TrapSettings = TrapSettings()
+    dashboards: DashboardSettings = DashboardSettings()
 
     @property
     def spool_dir(self) -> Path:

@@ -29,6 +29,7 @@ from agent.dashboards.query import DATASOURCE_REF, DATASOURCE_TYPE
 from agent.dashboards.rules import alert_rules
 from agent.inventory.model import Inventory
 from agent.schema import SchemaRegistry, base_schema
+from agent.settings import Settings
 
 GRAFANA_VERSION = "11.6"
 GAZETTEER = Path("gazetteer/tslcd-sites.json")
@@ -108,7 +109,14 @@ class Built:
     boards: list[Board] = field(default_factory=list)
 
 
-def build(inventory: Inventory, ctx: BuildContext, *, datasource_uid: str) -> Built:
+def build(
+    inventory: Inventory,
+    ctx: BuildContext,
+    *,
+    datasource_uid: str,
+    settings: Settings | None = None,
+    runbook_url: str = "",
+) -> Built:
     built = Built()
     manifest: dict[str, Any] = {
         "grafana_version": GRAFANA_VERSION,
@@ -130,7 +138,9 @@ def build(inventory: Inventory, ctx: BuildContext, *, datasource_uid: str) -> Bu
             {"uid": board.uid, "title": board.title, "folder_uid": board.folder.uid, "file": path}
         )
     built.files[str(GAZETTEER)] = dump_json(gazetteer(inventory))
-    built.files["provisioning/alerting/rules.yaml"] = dump_yaml(alert_rules(datasource_uid))
+    built.files["provisioning/alerting/rules.yaml"] = dump_yaml(
+        alert_rules(datasource_uid, runbook_base=runbook_url)
+    )
     built.files[MANIFEST] = dump_json(manifest)
     return built
 

@@ -158,6 +158,12 @@ def all_values(data: Mapping[str, Any]) -> dict[str, Values]:
     }
 
 
+def _has_values(columns: list[str], rows: list[list[Any]]) -> bool:
+    """Whether any row holds a value: InfluxDB answers arithmetic on no data with nulls."""
+    skip = 1 if columns and columns[0] == "time" else 0
+    return any(value is not None for row in rows for value in row[skip:])
+
+
 def run_dashboard(
     client: QueryRunner,
     data: Mapping[str, Any],
@@ -179,7 +185,7 @@ def run_dashboard(
             except Exception as exc:  # reported per query: the run goes on
                 outcomes.append(Outcome(query, statement, 0, str(exc)))
                 continue
-            series = sum(1 for _tags, _columns, rows in answer.series if rows)
+            series = sum(1 for _t, columns, rows in answer.series if _has_values(columns, rows))
             outcomes.append(Outcome(query, statement, series))
     return outcomes
 

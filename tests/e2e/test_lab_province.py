@@ -33,6 +33,7 @@ from agent.lab.influxdb import InfluxServer
 from agent.lab.process import free_tcp_port
 from agent.lab.session import STATUS_FILE
 from agent.scheduler import first_offset
+from tests.e2e.dashboards_checks import dashboards_show_the_run
 from tests.peers import require_binary
 
 pytestmark = [
@@ -46,6 +47,7 @@ pytestmark = [
 LAB = Path("inventory/lab")
 LAB_SETTINGS = Path("agent/lab/netmon-lab.toml")
 VAULT = LAB / "vault-password.txt"
+PORTAL = "svc-dichvucong"
 #: The test stops the agent after two poll cycles of the lab's 60 s interval, plus margin.
 RUN_S = 135.0
 
@@ -171,6 +173,9 @@ def test_plan(lab_inventory: Inventory, tmp_path: Path) -> tuple[Path, str, str]
         # of start-up slack), up for the second.
         {"name": "commune-flap", "what": "unreachable", "hosts": [flapping],
          "start_s": max(0.0, offset - 10), "duration_s": 45},
+        # The portal answers 503 throughout: the "service down" alert rule must fire.
+        {"name": "portal-unavailable", "what": "http_status", "status": 503,
+         "hosts": [PORTAL], "start_s": 0, "duration_s": 3600},
     ]  # fmt: skip
     path = tmp_path / "faults.yml"
     path.write_text(yaml.safe_dump(plan))
@@ -202,6 +207,15 @@ def test_main_job_stores_every_point_within_two_cycles_and_shows_the_faults(
         # The SLA report of the run, from the same data (the database must be up for it).
         _sla_report_shows_the_district_outage(
             lab_env, lab_inventory, dark_router, probes["availability"], tmp_path
+        )
+        # Grafana's dashboards and alert rules, run on the same data (issue 8).
+        dashboards_show_the_run(
+            lambda *args: _netmon(lab_env, *args, timeout=300),
+            lab_env["NETMON_INFLUXDB_URL"],
+            lab_inventory,
+            dark_router,
+            PORTAL,
+            tmp_path,
         )
     polls: dict[str, list[tuple[int, str]]] = {}
     for row in rows:
@@ -321,7 +335,7 @@ def _sla_report_shows_the_district_outage(
     first_day = datetime.fromtimestamp(min(r["time"] for r in availability) // 10**9, tz).date()
     period = f"{first_day}..{datetime.now(tz).date()}"
     csv_path = tmp_path / "sla.csv"
-    done = _netmon(env, "sla", "report", "--period", period, "--format", "csv",
+    done = _netmon(env, "sla", "report", "--period", period, "--format", "csv", "--write-back",
                    "--language", "en", "-o", str(csv_path), timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     table = {

@@ -1,0 +1,1203 @@
+"""`push` against a Grafana that holds its objects in memory and answers as its API is documented.
+
+`FakeGrafana` is an http.server on 127.0.0.1 (ephemeral port) holding folders, dashboards,
+alert rule groups and mute timings. It checks ``Authorization: Bearer <token>``, answers 404
+with Grafana's error bodies for unknown uids, 409/412 on conflicts and version mismatches,
+spells durations back as Grafana does ("90s" comes back "1m30s"), adds what Grafana adds
+(ids, versions, provenance) and records every request. Every recorded request is checked
+against `DOCUMENTED_API`, a table of the documented endpoints with their body schemas (Grafana
+11.6 docs: Folder API, Dashboard API, Alerting provisioning API, Health API): a request that is
+not in the table, or whose body is not the documented shape, fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+from agent import __version__
+from agent.dashboards.grafana_api import duration_ms
+from agent.dashboards.push import (
+    ManifestError,
+    ObjectKind,
+    Outcome,
+    PushError,
+    PushReport,
+    push,
+)
+from agent.lab.tls import LabCA
+from agent.secret import Secret
+
+TOKEN = "glsa_PushTestToken_7c1e0f9a_5b3d"  # the shape of a Grafana service account token
+NETWORK = {"uid": "tslcd-network", "title": "Mạng truyền số liệu chuyên dùng"}
+ALERTS = {"uid": "tslcd-alerts", "title": "Cảnh báo mạng TSLCD"}
+GROUP = "Thiết bị mạng"
+DASHBOARDS = (
+    ("tslcd-province", "Tổng quan mạng TSLCD tỉnh", NETWORK),
+    ("tslcd-district", "Mạng TSLCD cấp huyện", NETWORK),
+    ("tslcd-alerts-overview", "Cảnh báo đang hoạt động", ALERTS),
+)
+MUTE_TIMINGS = ("Bảo trì đêm", "Cuối tuần")
+
+
+# -- the documented API ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A JSON object: `required` and `optional` keys with their shapes; others refused unless
+    `extra` (a dashboard model is free-form beyond uid and title)."""
+
+    required: Mapping[str, Any]
+    optional: Mapping[str, Any] = field(default_factory=dict)
+    extra: bool = False
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Any
+    min_items: int = 0
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: Any
+
+
+def shape_errors(value: Any, shape: Any, where: str) -> list[str]:
+    if isinstance(shape, Obj):
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        errors = [f"{where}.{key}: missing" for key in shape.required if key not in value]
+        known = {**shape.required, **shape.optional}
+        for key, item in value.items():
+            if key in known:
+                errors += shape_errors(item, known[key], f"{where}.{key}")
+            elif not shape.extra:
+                errors.append(f"{where}.{key}: not a documented field")
+        return errors
+    if isinstance(shape, ListOf):
+        if not isinstance(value, list) or len(value) < shape.min_items:
+            return [f"{where}: expected a list of at least {shape.min_items} items"]
+        return [
+            e
+            for i, item in enumerate(value)
+            for e in shape_errors(item, shape.item, f"{where}[{i}]")
+        ]
+    if isinstance(shape, MapOf):
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object"]
+        return [e for k, v in value.items() for e in shape_errors(v, shape.value, f"{where}.{k}")]
+    if (shape is int and isinstance(value, bool)) or not isinstance(value, shape):
+        return [f"{where}: expected {shape.__name__}, got {type(value).__name__}"]
+    return []
+
+
+RELATIVE_TIME_RANGE = Obj({"from": int, "to": int})
+ALERT_QUERY = Obj(
+    {"refId": str, "datasourceUid": str, "model": dict},
+    {"queryType": str, "relativeTimeRange": RELATIVE_TIME_RANGE},
+)
+# ProvisionedAlertRule. The docs' model table calls "for" a Duration (int64, the Go type);
+# on the wire it is Prometheus' duration string ("5m"), as the docs' examples and Grafana's
+# answers show.
+PROVISIONED_ALERT_RULE = Obj(
+    {
+        "title": str,
+        "condition": str,
+        "data": ListOf(ALERT_QUERY, min_items=1),
+        "noDataState": str,
+        "execErrState": str,
+        "for": str,
+        "folderUID": str,
+        "ruleGroup": str,
+        "orgID": int,
+    },
+    {
+        "uid": str,
+        "annotations": MapOf(str),
+        "labels": MapOf(str),
+        "isPaused": bool,
+        "notification_settings": dict,
+        "keep_firing_for": str,
+        "id": int,
+        "provenance": str,
+        "updated": str,
+    },
+)
+TIME_INTERVAL = Obj(
+    {},
+    {
+        "times": ListOf(Obj({"start_time": str, "end_time": str})),
+        "weekdays": ListOf(str),
+        "days_of_month": ListOf(str),
+        "months": ListOf(str),
+        "years": ListOf(str),
+        "location": str,
+    },
+)
+MUTE_TIME_INTERVAL = Obj(
+    {"name": str, "time_intervals": ListOf(TIME_INTERVAL, min_items=1)}, {"version": str}
+)
+ALERT_RULE_GROUP = Obj(
+    {
+        "title": str,
+        "folderUid": str,
+        "interval": int,
+        "rules": ListOf(PROVISIONED_ALERT_RULE, min_items=1),
+    }
+)
+_SEGMENT = r"[^/]+"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # a regex over the path, one named group per path parameter
+    body: Obj | None  # None: no body
+    doc: str
+
+
+DOCUMENTED_API = (
+    Endpoint("GET", r"/api/health", None, "Health API: returns health information"),
+    Endpoint("GET", rf"/api/folders/(?P<uid>{_SEGMENT})", None, "Folder API: get folder by uid"),
+    Endpoint(
+        "POST",
+        r"/api/folders",
+        Obj({"uid": str, "title": str}, {"parentUid": str, "description": str}),
+        "Folder API: create folder",
+    ),
+    Endpoint(
+        "PUT",
+        rf"/api/folders/(?P<uid>{_SEGMENT})",
+        Obj({"title": str}, {"version": int, "overwrite": bool, "uid": str, "description": str}),
+        "Folder API: update folder",
+    ),
+    Endpoint(
+        "GET",
+        rf"/api/dashboards/uid/(?P<uid>{_SEGMENT})",
+        None,
+        "Dashboard API: get dashboard by uid",
+    ),
+    Endpoint(
+        "POST",
+        r"/api/dashboards/db",
+        Obj(
+            {
+                "dashboard": Obj({"uid": str, "title": str}, extra=True),
+                "folderUid": str,
+                "overwrite": bool,
+            },
+            {"message": str, "folderId": int},
+        ),
+        "Dashboard API: create / update dashboard",
+    ),
+    Endpoint(
+        "GET",
+        rf"/api/v1/provisioning/folder/(?P<folder>{_SEGMENT})/rule-groups/(?P<group>{_SEGMENT})",
+        None,
+        "Alerting provisioning API: route get alert rule group",
+    ),
+    Endpoint(
+        "PUT",
+        rf"/api/v1/provisioning/folder/(?P<folder>{_SEGMENT})/rule-groups/(?P<group>{_SEGMENT})",
+        ALERT_RULE_GROUP,
+        "Alerting provisioning API: route put alert rule group",
+    ),
+    Endpoint(
+        "GET",
+        rf"/api/v1/provisioning/mute-timings/(?P<name>{_SEGMENT})",
+        None,
+        "Alerting provisioning API: route get mute timing",
+    ),
+    Endpoint(
+        "POST",
+        r"/api/v1/provisioning/mute-timings",
+        MUTE_TIME_INTERVAL,
+        "Alerting provisioning API: route post mute timing",
+    ),
+    Endpoint(
+        "PUT",
+        rf"/api/v1/provisioning/mute-timings/(?P<name>{_SEGMENT})",
+        MUTE_TIME_INTERVAL,
+        "Alerting provisioning API: route put mute timing",
+    ),
+)
+
+
+def documented(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
+    for endpoint in DOCUMENTED_API:
+        match = re.fullmatch(endpoint.path, path)
+        if endpoint.method == method and match:
+            return endpoint, {k: unquote(v) for k, v in match.groupdict().items()}
+    return None
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    raw_body: bytes
+
+    @property
+    def is_write(self) -> bool:
+        return self.method != "GET"
+
+
+def undocumented(requests: list[Recorded]) -> list[str]:
+    """Every way `requests` stray from `DOCUMENTED_API`; [] when all are documented."""
+    problems = []
+    for request in requests:
+        label = f"{request.method} {request.path}"
+        found = documented(request.method, request.path)
+        if found is None:
+            problems.append(f"{label}: not a documented endpoint")
+            continue
+        endpoint, _ = found
+        if endpoint.body is None:
+            if request.raw_body:
+                problems.append(f"{label}: a body where the API takes none")
+            continue
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            problems.append(f"{label}: body is not sent as application/json")
+        problems += [f"{label}: {e}" for e in shape_errors(request.body, endpoint.body, "body")]
+    return problems
+
+
+# -- the fake Grafana --------------------------------------------------------------------------
+
+
+def prometheus_duration(ms: int) -> str:
+    """Prometheus' model.Duration.String(), the spelling Grafana answers durations in."""
+    if ms == 0:
+        return "0s"
+    text = ""
+    for unit, size, exact in (
+        ("y", 365 * 86_400_000, True),
+        ("w", 7 * 86_400_000, True),
+        ("d", 86_400_000, False),
+        ("h", 3_600_000, False),
+        ("m", 60_000, False),
+        ("s", 1000, False),
+        ("ms", 1, False),
+    ):
+        if exact and ms % size:
+            continue
+        if ms // size:
+            text += f"{ms // size}{unit}"
+            ms -= (ms // size) * size
+    return text
+
+
+def _error(status: int, message: str, message_id: str = "") -> tuple[int, dict[str, Any]]:
+    body: dict[str, Any] = {"message": message, "statusCode": status, "traceID": ""}
+    if message_id:
+        body["messageId"] = message_id
+    return status, body
+
+
+NOT_FOUND = _error(404, "Not found")
+
+
+class JsonBytes(bytes):
+    """An answer body sent as it is, labelled application/json."""
+
+
+Answer = tuple[int, Any]
+
+
+class FakeGrafana:
+    """Grafana's folder, dashboard and alerting provisioning API over in-memory state."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.version = "11.6.0"
+        self.role = "Editor"  # "Viewer": every write answered 403
+        self.edited_meanwhile = ""  # a folder uid whose version moves after each GET
+        self.requests: list[Recorded] = []
+        self.folders: dict[str, dict[str, Any]] = {}
+        self.dashboards: dict[str, dict[str, Any]] = {}
+        self.rule_groups: dict[tuple[str, str], dict[str, Any]] = {}
+        self.mute_timings: dict[str, dict[str, Any]] = {}
+        self._next_id = 1
+        self._lock = threading.Lock()
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    @property
+    def writes(self) -> list[Recorded]:
+        return [request for request in self.requests if request.is_write]
+
+    def handle(self, request: Recorded) -> Answer:
+        with self._lock:
+            self.requests.append(request)
+            if request.path == "/api/health":
+                return 200, {"commit": "1a2b3c4", "database": "ok", "version": self.version}
+            if request.headers.get("authorization") != f"Bearer {self.token}":
+                return _error(401, "Invalid API key", "api-keys.invalid")
+            found = documented(request.method, request.path)
+            if found is None:
+                return NOT_FOUND
+            endpoint, params = found
+            if endpoint.body is not None:
+                errors = shape_errors(request.body, endpoint.body, "body")
+                if errors:
+                    return _error(400, f"bad request data: {errors[0]}")
+                if self.role == "Viewer":
+                    return _error(
+                        403,
+                        "You'll need additional permissions to perform this action. "
+                        "Permissions needed: any of folders:create",
+                        "accesscontrol.forbidden",
+                    )
+            route = getattr(self, f"_{request.method.lower()}_{_route_name(endpoint)}")
+            answer: Answer = route(params, request.body)
+            return answer
+
+    # folders
+
+    def _get_folder(self, params: dict[str, str], body: None) -> Answer:
+        folder = self.folders.get(params["uid"])
+        if folder is None:
+            return _error(404, "folder not found", "folder.notFound")
+        answer = dict(folder)
+        if params["uid"] == self.edited_meanwhile:
+            folder["version"] += 1
+        return 200, answer
+
+    def _post_folders(self, params: dict[str, str], body: dict[str, Any]) -> Answer:
+        if body["uid"] in self.folders:
+            return _error(409, "a folder with the same uid already exists", "folder.conflict")
+        if any(folder["title"] == body["title"] for folder in self.folders.values()):
+            return _error(409, "a folder with that name already exists", "folder.conflict")
+        folder = {
+            "id": self._id(),
+            "uid": body["uid"],
+            "title": body["title"],
+            "url": f"/dashboards/f/{body['uid']}/",
+            "version": 1,
+            "hasAcl": False,
+            "canSave": True,
+        }
+        self.folders[body["uid"]] = folder
+        return 200, folder
+
+    def _put_folder(self, params: dict[str, str], body: dict[str, Any]) -> Answer:
+        folder = self.folders.get(params["uid"])
+        if folder is None:
+            return _error(404, "folder not found", "folder.notFound")
+        if not body.get("overwrite") and body.get("version") != folder["version"]:
+            return 412, {
+                "message": "the folder has been changed by someone else",
+                "status": "version-mismatch",
+            }
+        folder.update(title=body["title"], version=folder["version"] + 1)
+        return 200, folder
+
+    # dashboards
+
+    def _get_dashboard(self, params: dict[str, str], body: None) -> Answer:
+        stored = self.dashboards.get(params["uid"])
+        if stored is None:
+            return 404, {"message": "Dashboard not found", "traceID": ""}
+        folder = self.folders[stored["folderUid"]]
+        meta = {
+            "type": "db",
+            "slug": stored["model"]["uid"],
+            "url": f"/d/{stored['model']['uid']}",
+            "folderUid": folder["uid"],
+            "folderTitle": folder["title"],
+            "version": stored["version"],
+            "provisioned": False,
+        }
+        model = {**stored["model"], "id": stored["id"], "version": stored["version"]}
+        return 200, {"dashboard": model, "meta": meta}
+
+    def _post_dashboards_db(self, params: dict[str, str], body: dict[str, Any]) -> Answer:
+        model = body["dashboard"]
+        if body["folderUid"] not in self.folders:
+            return _error(400, "folder not found", "folder.notFound")
+        stored = self.dashboards.get(model["uid"])
+        if stored and not body["overwrite"] and model.get("version") != stored["version"]:
+            return 412, {
+                "message": "The dashboard has been changed by someone else",
+                "status": "version-mismatch",
+            }
+        version = stored["version"] + 1 if stored else 1
+        dashboard_id = stored["id"] if stored else self._id()
+        clean = {k: v for k, v in model.items() if k not in ("id", "version")}
+        self.dashboards[model["uid"]] = {
+            "model": clean,
+            "folderUid": body["folderUid"],
+            "version": version,
+            "id": dashboard_id,
+            "message": body.get("message", ""),
+        }
+        return 200, {
+            "id": dashboard_id,
+            "uid": model["uid"],
+            "url": f"/d/{model['uid']}",
+            "status": "success",
+            "version": version,
+            "folderUid": body["folderUid"],
+        }
+
+    # alert rule groups
+
+    def _get_rule_group(self, params: dict[str, str], body: None) -> Answer:
+        stored = self.rule_groups.get((params["folder"], params["group"]))
+        if stored is None:
+            return _error(404, "rule group does not exist", "alerting.rule-group.notFound")
+        return 200, stored
+
+    def _put_rule_group(self, params: dict[str, str], body: dict[str, Any]) -> Answer:
+        folder_uid, group = params["folder"], params["group"]
+        if folder_uid not in self.folders:
+            return _error(404, "folder does not exist", "folder.notFound")
+        if body["folderUid"] != folder_uid or body["title"] != group:
+            return _error(400, "folder and group in the body must be those of the path")
+        if body["interval"] <= 0 or body["interval"] % 10:
+            return _error(400, "interval must be a positive multiple of 10 seconds")
+        stored = self.rule_groups.get((folder_uid, group))
+        if stored and any(rule["provenance"] == "file" for rule in stored["rules"]):
+            return _error(409, "cannot change provenance from 'file' to 'api'")
+        rules = []
+        for index, rule in enumerate(body["rules"]):
+            if rule["folderUID"] != folder_uid or rule["ruleGroup"] != group:
+                return _error(400, f"rule {index}: folderUID and ruleGroup must be the group's")
+            if rule["condition"] not in {query["refId"] for query in rule["data"]}:
+                return _error(400, f"rule {index}: condition is not a query")
+            rules.append(
+                {
+                    **rule,
+                    "id": self._id(),
+                    "updated": "2026-11-22T04:00:00Z",
+                    "provenance": "api",
+                    "for": prometheus_duration(duration_ms(rule["for"])),
+                }
+            )
+        self.rule_groups[folder_uid, group] = {**body, "rules": rules}
+        return 200, self.rule_groups[folder_uid, group]
+
+    # mute timings
+
+    def _get_mute_timing(self, params: dict[str, str], body: None) -> Answer:
+        stored = self.mute_timings.get(params["name"])
+        if stored is None:
+            return _error(
+                404, "mute timing not found", "alerting.notifications.time-intervals.notFound"
+            )
+        return 200, stored
+
+    def _post_mute_timings(self, params: dict[str, str], body: dict[str, Any]) -> Answer:
+        if body["name"] in self.mute_timings:
+            return _error(409, "a mute timing with this name already exists")
+        self.mute_timings[body["name"]] = {**body, "version": f"v{self._id()}", "provenance": "api"}
+        return 201, self.mute_timings[body["name"]]
+
+    def _put_mute_timing(self, params: dict[str, str], body: dict[str, Any]) -> Answer:
+        stored = self.mute_timings.get(params["name"])
+        if stored is None:
+            return _error(
+                404, "mute timing not found", "alerting.notifications.time-intervals.notFound"
+            )
+        if stored["provenance"] == "file":
+            return _error(409, "cannot change provenance from 'file' to 'api'")
+        if "version" in body and body["version"] != stored["version"]:
+            return _error(409, "provided version does not match current version")
+        self.mute_timings[params["name"]] = {
+            **body,
+            "version": f"v{self._id()}",
+            "provenance": "api",
+        }
+        return 200, self.mute_timings[params["name"]]
+
+
+def _route_name(endpoint: Endpoint) -> str:
+    names = {
+        r"/api/folders": "folders",
+        rf"/api/folders/(?P<uid>{_SEGMENT})": "folder",
+        rf"/api/dashboards/uid/(?P<uid>{_SEGMENT})": "dashboard",
+        r"/api/dashboards/db": "dashboards_db",
+        r"/api/v1/provisioning/mute-timings": "mute_timings",
+        rf"/api/v1/provisioning/mute-timings/(?P<name>{_SEGMENT})": "mute_timing",
+    }
+    return names.get(endpoint.path, "rule_group")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        request = Recorded(
+            self.command,
+            urlsplit(self.path).path,
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+            raw,
+        )
+        status, answer = self.server.answer(request)
+        payload: bytes = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+        html = isinstance(answer, bytes) and not isinstance(answer, JsonBytes)
+        content_type = "text/html; charset=utf-8" if html else "application/json"
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, answer: Callable[[Recorded], Answer]) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer = answer
+
+
+@contextmanager
+def serving(
+    answer: Callable[[Recorded], Answer], tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """Serve `answer` on 127.0.0.1 at an ephemeral port; yield the base URL."""
+    server = _Server(answer)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="fake-grafana", daemon=True
+    )
+    thread.start()
+    try:
+        scheme = "https" if tls else "http"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def grafana() -> FakeGrafana:
+    return FakeGrafana()
+
+
+@pytest.fixture
+def url(grafana: FakeGrafana) -> Iterator[str]:
+    with serving(grafana.handle) as base:
+        yield base
+
+
+# -- the built directory -----------------------------------------------------------------------
+
+
+def dashboard_model(uid: str, title: str) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["tslcd", "netmon"],
+        "timezone": "Asia/Ho_Chi_Minh",
+        "schemaVersion": 41,
+        "editable": True,
+        "time": {"from": "now-24h", "to": "now"},
+        "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "influxdb"}]},
+        "panels": [
+            {
+                "id": 1,
+                "type": "timeseries",
+                "title": "Trễ đường truyền",
+                "gridPos": {"x": 0, "y": 0, "w": 24, "h": 8},
+                "datasource": {"type": "influxdb", "uid": "${datasource}"},
+                "targets": [
+                    {
+                        "refId": "A",
+                        "query": 'SELECT mean("average_response_ms") FROM "ping" '
+                        "WHERE $timeFilter GROUP BY time($__interval)",
+                        "rawQuery": True,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def _query(ref_id: str, datasource_uid: str, model: dict[str, Any]) -> dict[str, Any]:
+    time_range = {"from": 600, "to": 0} if datasource_uid != "__expr__" else {"from": 0, "to": 0}
+    return {
+        "refId": ref_id,
+        "relativeTimeRange": time_range,
+        "datasourceUid": datasource_uid,
+        "model": {"refId": ref_id, **model},
+    }
+
+
+def alert_rule(uid: str, title: str, for_: str, threshold: float) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "title": title,
+        "condition": "C",
+        "data": [
+            _query("A", "influxdb-tslcd", {"query": 'SELECT last("state") FROM "availability"'}),
+            _query("B", "__expr__", {"type": "reduce", "expression": "A", "reducer": "last"}),
+            _query(
+                "C",
+                "__expr__",
+                {
+                    "type": "threshold",
+                    "expression": "B",
+                    "conditions": [{"evaluator": {"type": "gt", "params": [threshold]}}],
+                },
+            ),
+        ],
+        "noDataState": "NoData",
+        "execErrState": "Error",
+        "for": for_,
+        "annotations": {
+            "summary": f"{title}: {{{{ $labels.site }}}}",
+            "description": "Điểm kết nối không trả lời.",
+            "runbook_url": f"https://wiki.tslcd.example.vn/runbook/{uid}",
+        },
+        "labels": {"severity": "critical", "team": "noc"},
+        "isPaused": False,
+    }
+
+
+def build_directory(root: Path) -> Path:
+    """A small built directory in the layout `netmon dashboards build` writes."""
+    directory = root / "dashboards"
+    folders = [
+        {**NETWORK, "directory": "network"},
+        {**ALERTS, "directory": "alerts"},
+    ]
+    entries = []
+    for uid, title, folder in DASHBOARDS:
+        sub = "network" if folder is NETWORK else "alerts"
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+        (directory / sub / f"{uid}.json").write_text(
+            json.dumps(dashboard_model(uid, title), ensure_ascii=False, sort_keys=True, indent=2),
+            encoding="utf-8",
+        )
+        entries.append(
+            {"uid": uid, "title": title, "folder_uid": folder["uid"], "file": f"{sub}/{uid}.json"}
+        )
+    alerting = directory / "provisioning" / "alerting"
+    alerting.mkdir(parents=True)
+    rules = {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": GROUP,
+                "folder": ALERTS["title"],
+                "interval": "1m",
+                "rules": [
+                    alert_rule("tslcd-site-down", "Điểm kết nối mất liên lạc", "5m", 1),
+                    alert_rule("tslcd-site-degraded", "Điểm kết nối suy giảm", "90s", 0),
+                ],
+            }
+        ],
+    }
+    (alerting / "rules.yaml").write_text(
+        yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8"
+    )
+    mute_times = {
+        "apiVersion": 1,
+        "muteTimes": [
+            {
+                "orgId": 1,
+                "name": MUTE_TIMINGS[0],
+                "time_intervals": [
+                    {
+                        "times": [{"start_time": "22:00", "end_time": "24:00"}],
+                        "location": "Asia/Ho_Chi_Minh",
+                    },
+                    {
+                        "times": [{"start_time": "00:00", "end_time": "6:00"}],
+                        "location": "Asia/Ho_Chi_Minh",
+                    },
+                ],
+            },
+            {
+                "orgId": 1,
+                "name": MUTE_TIMINGS[1],
+                "time_intervals": [
+                    {"weekdays": ["saturday", "sunday"], "location": "Asia/Ho_Chi_Minh"}
+                ],
+            },
+        ],
+    }
+    (alerting / "mute-timings.yaml").write_text(
+        yaml.safe_dump(mute_times, allow_unicode=True), encoding="utf-8"
+    )
+    manifest = {
+        "grafana_version": "11.6",
+        "folders": folders,
+        "dashboards": entries,
+        "alerting": {
+            "folder_uid": ALERTS["uid"],
+            "rules": "provisioning/alerting/rules.yaml",
+            "mute_timings": "provisioning/alerting/mute-timings.yaml",
+        },
+    }
+    write_manifest(directory, manifest)
+    return directory
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    return manifest
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    text = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2)
+    (directory / "manifest.json").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    return build_directory(tmp_path)
+
+
+def run(directory: Path, url: str, **options: Any) -> PushReport:
+    return push(directory, url=url, token=Secret(TOKEN), ca_file=None, **options)
+
+
+def writes(grafana: FakeGrafana) -> list[str]:
+    return [f"{request.method} {unquote(request.path)}" for request in grafana.writes]
+
+
+RULE_GROUP_PATH = f"/api/v1/provisioning/folder/{ALERTS['uid']}/rule-groups/{GROUP}"
+RULE_GROUP_KEY = f"{ALERTS['uid']}/{GROUP}"
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+
+def test_the_first_push_creates_every_object(
+    grafana: FakeGrafana, url: str, directory: Path
+) -> None:
+    report = run(directory, url)
+
+    assert undocumented(grafana.requests) == []
+    assert writes(grafana) == [
+        "POST /api/folders",
+        "POST /api/folders",
+        "POST /api/dashboards/db",
+        "POST /api/dashboards/db",
+        "POST /api/dashboards/db",
+        "POST /api/v1/provisioning/mute-timings",
+        "POST /api/v1/provisioning/mute-timings",
+        f"PUT {RULE_GROUP_PATH}",
+    ]
+    assert report.ok and report.warnings == []
+    assert report.count(Outcome.CREATED, ObjectKind.FOLDER) == 2
+    assert report.count(Outcome.CREATED, ObjectKind.DASHBOARD) == len(DASHBOARDS)
+    assert report.count(Outcome.CREATED, ObjectKind.MUTE_TIMING) == 2
+    assert report.outcome(ObjectKind.RULE_GROUP, RULE_GROUP_KEY) == Outcome.CREATED
+    assert {uid: f["title"] for uid, f in grafana.folders.items()} == {
+        NETWORK["uid"]: NETWORK["title"],
+        ALERTS["uid"]: ALERTS["title"],
+    }
+    for uid, title, folder in DASHBOARDS:
+        stored = grafana.dashboards[uid]
+        assert stored["model"] == dashboard_model(uid, title)
+        assert stored["folderUid"] == folder["uid"]
+        assert stored["message"] == f"netmon {__version__} push"
+    group = grafana.rule_groups[ALERTS["uid"], GROUP]
+    assert group["interval"] == 60
+    assert [rule["uid"] for rule in group["rules"]] == ["tslcd-site-down", "tslcd-site-degraded"]
+    assert [rule["for"] for rule in group["rules"]] == ["5m", "1m30s"]  # Grafana's spelling
+    assert {(r["folderUID"], r["ruleGroup"], r["orgID"]) for r in group["rules"]} == {
+        (ALERTS["uid"], GROUP, 1)
+    }
+    assert grafana.mute_timings[MUTE_TIMINGS[1]]["time_intervals"] == [
+        {"weekdays": ["saturday", "sunday"], "location": "Asia/Ho_Chi_Minh"}
+    ]
+    # Provenance kept (see push.py): API-pushed alerting stays read-only in Grafana's UI.
+    assert all("x-disable-provenance" not in request.headers for request in grafana.requests)
+    assert "contact points and notification policies are not pushed" in report.summary()
+
+
+def test_a_second_push_sends_only_reads(grafana: FakeGrafana, url: str, directory: Path) -> None:
+    run(directory, url)
+    first = len(grafana.requests)
+
+    report = run(directory, url)
+
+    second = grafana.requests[first:]
+    assert undocumented(second) == []
+    assert second and {request.method for request in second} == {"GET"}
+    assert report.ok
+    assert {result.outcome for result in report.results} == {Outcome.UNCHANGED}
+    assert len(report.results) == 2 + len(DASHBOARDS) + len(MUTE_TIMINGS) + 1
+
+
+def test_a_changed_dashboard_title_is_one_post(
+    grafana: FakeGrafana, url: str, directory: Path
+) -> None:
+    run(directory, url)
+    manifest = read_manifest(directory)
+    entry = manifest["dashboards"][1]
+    entry["title"] = "Mạng TSLCD cấp huyện (mới)"
+    write_manifest(directory, manifest)
+    model_path = directory / entry["file"]
+    model = json.loads(model_path.read_text(encoding="utf-8"))
+    model["title"] = entry["title"]
+    model_path.write_text(json.dumps(model, ensure_ascii=False), encoding="utf-8")
+    first = len(grafana.requests)
+
+    report = run(directory, url)
+
+    changed = [r for r in grafana.requests[first:] if r.is_write]
+    assert undocumented(grafana.requests) == []
+    assert [f"{r.method} {r.path}" for r in changed] == ["POST /api/dashboards/db"]
+    assert changed[0].body["dashboard"]["title"] == entry["title"]
+    assert changed[0].body["overwrite"] is True
+    assert changed[0].body["folderUid"] == NETWORK["uid"]
+    assert report.outcome(ObjectKind.DASHBOARD, entry["uid"]) == Outcome.UPDATED
+    assert report.count(Outcome.UPDATED) == 1
+    assert grafana.dashboards[entry["uid"]]["version"] == 2
+
+
+def test_changes_made_in_grafana_are_put_back(
+    grafana: FakeGrafana, url: str, directory: Path
+) -> None:
+    run(directory, url)
+    grafana.folders[NETWORK["uid"]].update(title="Mạng cũ", version=7)
+    grafana.rule_groups[ALERTS["uid"], GROUP]["interval"] = 300
+    grafana.mute_timings[MUTE_TIMINGS[1]]["time_intervals"] = [{"weekdays": ["sunday"]}]
+    mute_version = grafana.mute_timings[MUTE_TIMINGS[1]]["version"]
+    grafana.dashboards[DASHBOARDS[2][0]]["folderUid"] = NETWORK["uid"]  # moved by hand
+    first = len(grafana.requests)
+
+    report = run(directory, url)
+
+    changed = [r for r in grafana.requests[first:] if r.is_write]
+    assert undocumented(grafana.requests) == []
+    assert [f"{r.method} {unquote(r.path)}" for r in changed] == [
+        f"PUT /api/folders/{NETWORK['uid']}",
+        "POST /api/dashboards/db",
+        f"PUT /api/v1/provisioning/mute-timings/{MUTE_TIMINGS[1]}",
+        f"PUT {RULE_GROUP_PATH}",
+    ]
+    assert changed[0].body == {"title": NETWORK["title"], "version": 7}
+    assert changed[2].body["version"] == mute_version  # Grafana's optimistic lock, as read
+    assert report.ok and report.count(Outcome.UPDATED) == 4
+    assert grafana.folders[NETWORK["uid"]]["title"] == NETWORK["title"]
+    assert grafana.rule_groups[ALERTS["uid"], GROUP]["interval"] == 60
+    assert grafana.dashboards[DASHBOARDS[2][0]]["folderUid"] == ALERTS["uid"]
+    assert run(directory, url).count(Outcome.UNCHANGED) == len(report.results)
+
+
+def test_a_dry_run_reads_and_writes_nothing(
+    grafana: FakeGrafana, url: str, directory: Path
+) -> None:
+    report = run(directory, url, dry_run=True)
+
+    assert undocumented(grafana.requests) == []
+    assert grafana.writes == []
+    assert report.dry_run and report.count(Outcome.CREATED) == len(report.results)
+    assert "would create" in report.summary()
+    assert grafana.folders == grafana.dashboards == {}
+
+
+def test_a_refused_object_fails_alone(grafana: FakeGrafana, url: str, directory: Path) -> None:
+    run(directory, url)
+    grafana.mute_timings[MUTE_TIMINGS[0]].update(
+        provenance="file", time_intervals=[{"weekdays": ["monday"]}]
+    )
+
+    report = run(directory, url)
+
+    assert not report.ok
+    [failed] = report.failed
+    assert (failed.kind, failed.key) == (ObjectKind.MUTE_TIMING, MUTE_TIMINGS[0])
+    assert "HTTP 409" in failed.message and "provenance" in failed.message
+    assert report.count(Outcome.UNCHANGED) == len(report.results) - 1
+
+
+def test_a_refused_folder_skips_what_it_holds(
+    grafana: FakeGrafana, url: str, directory: Path
+) -> None:
+    grafana.folders["elsewhere"] = {"uid": "elsewhere", "title": ALERTS["title"], "version": 1}
+
+    report = run(directory, url)
+
+    assert report.outcome(ObjectKind.FOLDER, ALERTS["uid"]) == Outcome.FAILED
+    skipped = [r for r in report.failed if r.kind != ObjectKind.FOLDER]
+    assert {r.key for r in skipped} == {DASHBOARDS[2][0], RULE_GROUP_KEY}
+    assert all("skipped: its folder tslcd-alerts failed" in r.message for r in skipped)
+    assert report.outcome(ObjectKind.DASHBOARD, DASHBOARDS[0][0]) == Outcome.CREATED
+    assert undocumented(grafana.requests) == []
+
+
+def test_a_wrong_token_is_refused_with_http_401(
+    grafana: FakeGrafana, url: str, directory: Path
+) -> None:
+    wrong = "glsa_NotTheRightToken_0000"
+    with pytest.raises(PushError) as raised:
+        push(directory, url=url, token=wrong, ca_file=None)
+
+    message = str(raised.value)
+    assert message.startswith(f"Grafana refused the token (HTTP 401) at {url}")
+    assert wrong not in message and TOKEN not in message and wrong not in repr(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert grafana.writes == []
+
+
+def test_a_token_without_write_permission_is_refused_with_http_403(
+    grafana: FakeGrafana, url: str, directory: Path
+) -> None:
+    grafana.role = "Viewer"
+    with pytest.raises(PushError, match=r"refused the token \(HTTP 403\) at .*folders:create"):
+        run(directory, url)
+
+
+def test_nothing_listening_names_the_url(directory: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+
+    with pytest.raises(
+        PushError, match=re.escape(f"cannot connect to Grafana at {url}: connection refused")
+    ):
+        run(directory, url)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ((200, b"<html><body>Dang nhap</body></html>"), "expected a JSON object, got text"),
+        ((200, ["not", "an", "object"]), "expected a JSON object, got list"),
+        ((200, {"meta": {}}), "no 'dashboard' object in the answer"),
+        ((200, JsonBytes(b"{not json")), "the answer is not JSON"),
+    ],
+    ids=["login-page", "json-list", "dashboard-without-model", "broken-json"],
+)
+def test_what_grafana_would_not_answer_is_named(
+    directory: Path, answer: Answer, expected: str
+) -> None:
+    fake = FakeGrafana()
+
+    def dashboards_broken(request: Recorded) -> Answer:
+        if request.path.startswith("/api/dashboards/uid/"):
+            return answer
+        return fake.handle(request)
+
+    with serving(dashboards_broken) as url, pytest.raises(PushError) as raised:
+        run(directory, url)
+    message = str(raised.value)
+    assert expected in message
+    assert f"GET /api/dashboards/uid/{DASHBOARDS[0][0]} at {url}" in message
+
+
+def test_a_folder_changed_meanwhile_is_refused_with_http_412(
+    grafana: FakeGrafana, url: str, directory: Path
+) -> None:
+    run(directory, url)
+    grafana.folders[ALERTS["uid"]]["title"] = "Cảnh báo (sửa tay)"
+    grafana.edited_meanwhile = ALERTS["uid"]  # someone saves it between our GET and our PUT
+
+    report = run(directory, url)
+
+    [failed, *skipped] = report.failed
+    assert (failed.kind, failed.key) == (ObjectKind.FOLDER, ALERTS["uid"])
+    assert "HTTP 412" in failed.message and "changed by someone else" in failed.message
+    assert {r.key for r in skipped} == {DASHBOARDS[2][0], RULE_GROUP_KEY}
+    assert undocumented(grafana.requests) == []
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (
+            lambda d, m: (d / "network" / "tslcd-province.json").unlink(),
+            "network/tslcd-province.json: no such file",
+        ),
+        (
+            lambda d, m: m["dashboards"][0].update(folder_uid="tslcd-nowhere"),
+            "dashboards[0] (uid 'tslcd-province'): folder_uid 'tslcd-nowhere' is not one of",
+        ),
+        (
+            lambda d, m: m["dashboards"].append(dict(m["dashboards"][0])),
+            "dashboards[3]: uid 'tslcd-province' is already used by manifest.json dashboards[0]",
+        ),
+        (
+            lambda d, m: m["folders"].append(dict(m["folders"][0])),
+            "folders[2]: uid 'tslcd-network' is already used",
+        ),
+        (
+            lambda d, m: m["dashboards"][0].update(title="Khác"),
+            "tslcd-province.json: title 'Tổng quan mạng TSLCD tỉnh' is not the manifest's 'Khác'",
+        ),
+        (
+            lambda d, m: m["dashboards"][0].update(file="../../etc/passwd"),
+            "'../../etc/passwd' is not a path inside",
+        ),
+        (
+            lambda d, m: m["alerting"].update(folder_uid="tslcd-network"),
+            "folder 'Cảnh báo mạng TSLCD' is not 'Mạng truyền số liệu chuyên dùng'",
+        ),
+        (
+            lambda d, m: (d / "provisioning/alerting/mute-timings.yaml").write_text(
+                "apiVersion: 1\nmuteTimes: [{name: x}]\n"
+            ),
+            "mute-timings.yaml muteTimes[0]: missing time_intervals",
+        ),
+        (lambda d, m: (d / "manifest.json").unlink(), "manifest.json: cannot read it"),
+    ],
+    ids=[
+        "missing-file",
+        "unknown-folder",
+        "duplicate-dashboard",
+        "duplicate-folder",
+        "title-differs",
+        "outside",
+        "alert-folder",
+        "mute-timing",
+        "no-manifest",
+    ],
+)
+def test_a_broken_directory_sends_nothing(
+    grafana: FakeGrafana,
+    url: str,
+    directory: Path,
+    breakage: Callable[[Path, dict[str, Any]], Any],
+    expected: str,
+) -> None:
+    manifest = read_manifest(directory)
+    breakage(directory, manifest)
+    if (directory / "manifest.json").exists():
+        write_manifest(directory, manifest)
+
+    with pytest.raises(ManifestError) as raised:
+        run(directory, url)
+
+    assert expected in str(raised.value)
+    assert str(directory / "manifest.json") in str(raised.value)
+    assert grafana.requests == []
+
+
+def test_tls_is_verified_against_the_ca_file(tmp_path: Path, directory: Path) -> None:
+    ca = LabCA.create(tmp_path / "ca")
+    cert, key = ca.issue("grafana", ["127.0.0.1"])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    fake = FakeGrafana()
+
+    with serving(fake.handle, tls=context) as url:
+        with pytest.raises(PushError, match=f"cannot connect to Grafana at {re.escape(url)}: TLS"):
+            run(directory, url)
+        assert fake.requests == []
+        report = push(directory, url=url, token=TOKEN, ca_file=ca.cert_path)
+
+    assert report.ok and report.count(Outcome.CREATED) == len(report.results)
+    assert undocumented(fake.requests) == []
+
+
+def test_the_token_is_never_shown(
+    grafana: FakeGrafana, url: str, directory: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger: ours, niquests', urllib3's
+    first = run(directory, url)
+    grafana.mute_timings[MUTE_TIMINGS[0]].update(provenance="file", time_intervals=[])
+    second = run(directory, url, dry_run=False)
+
+    assert caplog.records  # the push did log
+    shown = [caplog.text, *(repr(r.args) for r in caplog.records)]
+    for report in (first, second):
+        shown += [repr(report), report.summary(), *map(str, report.results)]
+    assert all(TOKEN not in text for text in shown)
+    # ...while it did go to Grafana, in the header only.
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in grafana.requests[1:])
+    assert all(TOKEN.encode() not in r.raw_body for r in grafana.requests)
+
+
+def test_an_old_grafana_is_a_warning(grafana: FakeGrafana, url: str, directory: Path) -> None:
+    grafana.version = "10.4.3"
+
+    report = run(directory, url)
+
+    assert report.warnings == [f"Grafana at {url} is 10.4.3; the dashboards were built for 11.6"]
+
+
+def test_a_url_that_is_not_grafanas_is_named(directory: Path) -> None:
+    def proxy_404(request: Recorded) -> Answer:
+        return 404, b"<html>404 page not found</html>"
+
+    with serving(proxy_404) as url, pytest.raises(PushError) as raised:
+        run(directory, url)
+    assert f"HTTP 404 from GET /api/health: 404 page not found at {url}" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("DELETE", "/api/folders/tslcd-network", None, "not a documented endpoint"),
+        ("GET", "/api/search", None, "not a documented endpoint"),
+        ("GET", "/api/folders/tslcd-network", {"uid": "x"}, "a body where the API takes none"),
+        ("POST", "/api/folders", {"title": "Mạng"}, "body.uid: missing"),
+        (
+            "POST",
+            "/api/dashboards/db",
+            {"dashboard": {"uid": "a", "title": "A"}, "folderUid": "f", "overwrite": "true"},
+            "body.overwrite: expected bool, got str",
+        ),
+        (
+            "POST",
+            "/api/dashboards/db",
+            {"dashboard": {"title": "A"}, "folderUid": "f", "overwrite": True},
+            "body.dashboard.uid: missing",
+        ),
+        (
+            "PUT",
+            RULE_GROUP_PATH,
+            {"title": GROUP, "folderUid": ALERTS["uid"], "interval": "1m", "rules": []},
+            "body.interval: expected int, got str",
+        ),
+        (
+            "POST",
+            "/api/v1/provisioning/mute-timings",
+            {"name": "x", "time_intervals": [{"times": []}], "orgId": 1},
+            "body.orgId: not a documented field",
+        ),
+    ],
+)
+def test_the_api_table_refuses_what_is_not_documented(
+    method: str, path: str, body: Any, expected: str
+) -> None:
+    raw = json.dumps(body).encode() if body is not None else b""
+    request = Recorded(method, path, {"content-type": "application/json"}, body, raw)
+
+    assert any(expected in problem for problem in undocumented([request]))
