@@ -23,7 +23,7 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
-from agent.dashboards import boards_network, boards_services
+from agent.dashboards import boards_network, boards_services, contacts, mute, provisioning
 from agent.dashboards.board import ALERTS, FOLDERS, Board, BuildContext
 from agent.dashboards.query import DATASOURCE_REF, DATASOURCE_TYPE
 from agent.dashboards.rules import alert_rules
@@ -138,11 +138,34 @@ def build(
             {"uid": board.uid, "title": board.title, "folder_uid": board.folder.uid, "file": path}
         )
     built.files[str(GAZETTEER)] = dump_json(gazetteer(inventory))
+    built.files.update(_provisioning(inventory, settings or Settings(), datasource_uid))
     built.files["provisioning/alerting/rules.yaml"] = dump_yaml(
         alert_rules(datasource_uid, runbook_base=runbook_url)
     )
     built.files[MANIFEST] = dump_json(manifest)
     return built
+
+
+def _provisioning(inventory: Inventory, settings: Settings, datasource_uid: str) -> dict[str, str]:
+    """Grafana's provisioning files: the datasource, the dashboard providers, the alerting."""
+    folders = [provisioning.Folder(f.uid, f.title, f.directory) for f in FOLDERS]
+    files = {
+        "provisioning/datasources/netmon.yaml": dump_yaml(
+            provisioning.datasource_provisioning(settings, uid=datasource_uid)
+        ),
+        "provisioning/dashboards/netmon.yaml": dump_yaml(provisioning.dashboard_providers(folders)),
+        "provisioning/alerting/mute-timings.yaml": dump_yaml(mute.mute_timings(inventory)),
+    }
+    alerting = inventory.alerting
+    if alerting is None:  # no netmon_alerting: Grafana's own contact points stay as they are
+        return files
+    files["provisioning/alerting/contact-points.yaml"] = dump_yaml(
+        contacts.contact_points(alerting)
+    )
+    files["provisioning/alerting/policies.yaml"] = dump_yaml(
+        contacts.notification_policies(alerting, inventory)
+    )
+    return files
 
 
 def write(built: Built, out_dir: Path) -> list[Path]:

@@ -23,7 +23,7 @@ from agent.inventory.model import Host, HostSettings, Inventory
 from agent.inventory.origins import OriginFinder
 from agent.inventory.problems import InventoryError, Problem
 from agent.inventory.secrets import SecretResolutionError, SecretResolver
-from agent.inventory.servicecheck import read_services, read_sla
+from agent.inventory.servicecheck import read_alerting, read_services, read_sla
 from agent.inventory.yamlcheck import check_yaml
 from agent.secret import Secret
 
@@ -184,6 +184,7 @@ class _HostReader:
             "netmon_credentials",
             "netmon_services",
             "netmon_sla",
+            "netmon_alerting",
         }
         prefixes = ("netmon_lab_", *(f"netmon_{name}_" for name in self.registry.names()))
         for variable in self.hostvars:
@@ -413,10 +414,20 @@ def load_inventory(
         hostvars, members, services, origins, path if path.is_dir() else path.parent
     )
     problems.extend(sla_problems)
+    alerting, alerting_problems = read_alerting(hostvars, origins)
+    problems.extend(alerting_problems)
     problems.extend(_duplicate_endpoints(hosts, origins))
     problems.extend(_fleet_problems(hosts, registry, origins))
     if problems:
         raise InventoryError(problems)
     return Inventory(
-        str(path), hosts, tuple(unmonitored), described, services, members, sla, overrides
+        str(path),
+        hosts,
+        tuple(unmonitored),
+        described,
+        services,
+        members,
+        sla,
+        overrides,
+        alerting,
     )

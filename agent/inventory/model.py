@@ -24,6 +24,8 @@ Variables the agent reads (resolved host → groups → all by Ansible):
 ``netmon_services``         the service catalogue (group_vars/all), see agent.inventory.services
 ``netmon_sla``              the SLA rules (group_vars/all): calendar, connection-point
                             terms, maintenance windows, report issuer (agent.sla.settings)
+``netmon_alerting``         who Grafana notifies and how alerts are routed (group_vars/all),
+                            see agent.dashboards.alerting_settings
 ``netmon_slo_target``       this connection point's SLO target in percent (overrides
                             netmon_sla.connection_points.slo_target)
 ``netmon_sla_checks``       the checks this site is judged by (default: all its checks)
@@ -39,6 +41,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from agent.collector import Target
+from agent.dashboards.alerting_settings import AlertingSettings
 from agent.inventory.services import Service
 from agent.sla.calendar import CalendarOverrides
 from agent.sla.settings import SlaSettings
@@ -148,6 +151,8 @@ class Inventory:
     sla: SlaSettings = field(default_factory=SlaSettings)
     #: The calendar override file's content (netmon_sla.calendar.overrides_file), read.
     calendar_overrides: CalendarOverrides | None = None
+    #: ``netmon_alerting`` (agent.dashboards.alerting_settings); None when not defined.
+    alerting: AlertingSettings | None = None
 
     def targets(self) -> list[Target]:
         return [target for host in self.hosts.values() for target in host.targets()]

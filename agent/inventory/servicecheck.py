@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent.dashboards.alerting_settings import AlertingSettings
 from agent.inventory.origins import OriginFinder
 from agent.inventory.problems import Problem
 from agent.inventory.services import Service
@@ -21,6 +22,7 @@ from agent.sla.settings import SlaSettings
 
 VARIABLE = "netmon_services"
 SLA_VARIABLE = "netmon_sla"
+ALERTING_VARIABLE = "netmon_alerting"
 
 
 def _catalogue(
@@ -137,3 +139,17 @@ def read_sla(
             field = f"{SLA_VARIABLE}.calendar.overrides_file"
             problems.append(Problem(where, "", field, str(exc)))
     return settings, overrides, problems
+
+
+def read_alerting(
+    hostvars: Mapping[str, Any], origins: OriginFinder
+) -> tuple[AlertingSettings | None, list[Problem]]:
+    """``netmon_alerting`` typed (None when the inventory has none), and every problem in it."""
+    raw, problems = _catalogue(hostvars, origins, ALERTING_VARIABLE)
+    if problems or not raw:
+        return None, problems
+    where = origins.find(next(iter(hostvars)), [], ALERTING_VARIABLE)
+    try:
+        return AlertingSettings.model_validate(raw), []
+    except ValidationError as exc:
+        return None, _validation_problems(exc, where, ALERTING_VARIABLE)

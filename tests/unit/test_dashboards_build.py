@@ -19,8 +19,10 @@ from agent.dashboards.validate import check_directory, dashboard_problems, queri
 from agent.inventory.loader import load_inventory
 from agent.inventory.model import Inventory
 from agent.schema import SchemaRegistry
+from agent.settings import load_settings
 
 LAB = Path("inventory/lab")
+LAB_SETTINGS = Path("agent/lab/netmon-lab.toml")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,11 @@ def schema() -> SchemaRegistry:
 
 @pytest.fixture(scope="module")
 def built(inventory: Inventory, schema: SchemaRegistry) -> Built:
-    return build(inventory, BuildContext(schema=schema), datasource_uid="netmon-influxdb")
+    """Built as the committed dashboards/ are: the lab's inventory and settings."""
+    settings = load_settings(LAB_SETTINGS, environ={})
+    return build(
+        inventory, BuildContext(schema=schema), datasource_uid="netmon-influxdb", settings=settings
+    )
 
 
 def _boards(built: Built) -> dict[str, dict[str, Any]]:
@@ -48,7 +54,10 @@ def _boards(built: Built) -> dict[str, dict[str, Any]]:
 def test_a_second_build_is_byte_for_byte_the_same(
     built: Built, inventory: Inventory, schema: SchemaRegistry
 ) -> None:
-    again = build(inventory, BuildContext(schema=schema), datasource_uid="netmon-influxdb")
+    settings = load_settings(LAB_SETTINGS, environ={})
+    again = build(
+        inventory, BuildContext(schema=schema), datasource_uid="netmon-influxdb", settings=settings
+    )
     assert again.files == built.files
 
 
