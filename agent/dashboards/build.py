@@ -120,7 +120,11 @@ def build(
     built = Built()
     manifest: dict[str, Any] = {
         "grafana_version": GRAFANA_VERSION,
-        "folders": [{"uid": f.uid, "title": f.title, "directory": f.directory} for f in FOLDERS],
+        # The alert rules' folder too: push creates it (file provisioning creates it from the
+        # rules' `folder` title).
+        "folders": [
+            {"uid": f.uid, "title": f.title, "directory": f.directory} for f in (*FOLDERS, ALERTS)
+        ],
         "dashboards": [],
         "alerting": {
             "folder_uid": ALERTS.uid,

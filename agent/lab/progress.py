@@ -111,5 +111,8 @@ def where_the_data_is(influx_url: str, database: str, metrics: str | None) -> st
         "sla status` (month to date); `... sla report --period this-month -o /tmp/tinh.pdf` "
         '(the province; --department "UBND huyện Dầu Tiếng" for one department).'
     )
-    lines.append("Dashboards: not built yet (issue 8).")
+    lines.append(
+        "Grafana (with the lab up): `.venv/bin/netmon -c agent/lab/netmon-lab.toml dashboards "
+        "validate --influxdb` runs every panel and alert rule of dashboards/ on this data."
+    )
     return "\n".join(lines)

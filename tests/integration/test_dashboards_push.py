@@ -1201,3 +1201,33 @@ def test_the_api_table_refuses_what_is_not_documented(
     request = Recorded(method, path, {"content-type": "application/json"}, body, raw)
 
     assert any(expected in problem for problem in undocumented([request]))
+
+
+def test_the_generated_directory_pushes_through_the_cli_and_a_second_push_changes_nothing(
+    grafana: FakeGrafana, url: str, tmp_path: Path
+) -> None:
+    """What `netmon dashboards build` wrote (the committed dashboards/), pushed by the CLI."""
+    import subprocess
+    import sys
+
+    token_file = tmp_path / "grafana-token"
+    token_file.write_text(TOKEN + "\n")
+    command = [
+        *(sys.executable, "-m", "agent", "-c", "agent/lab/netmon-lab.toml", "dashboards", "push"),
+        *("-o", "dashboards", "--url", url, "--token-file", str(token_file)),
+    ]
+    env = {"PATH": "/usr/bin:/bin"}
+    first = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert undocumented(grafana.requests) == []
+    manifest = read_manifest(Path("dashboards"))
+    assert set(grafana.dashboards) == {entry["uid"] for entry in manifest["dashboards"]}
+    assert set(grafana.folders) >= {f["uid"] for f in manifest["folders"]}
+    [(folder_uid, _group)] = list(grafana.rule_groups)
+    assert folder_uid == manifest["alerting"]["folder_uid"]
+    assert TOKEN not in first.stdout + first.stderr
+
+    before = len(grafana.requests)
+    second = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert {request.method for request in grafana.requests[before:]} == {"GET"}
