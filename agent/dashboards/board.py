@@ -54,6 +54,8 @@ class BuildContext:
     basemap_attribution: str = ""
     #: The agents' poll interval: panels never ask for finer buckets than the data has.
     min_interval: str = "60s"
+    #: The site the site-detail dashboard opens on ("" = all).
+    default_site: str = ""
 
 
 @dataclass(frozen=True)

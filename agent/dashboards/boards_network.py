@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from grafana_foundation_sdk.builders import timeseries
+from grafana_foundation_sdk.models import dashboard as dm
 
 from agent.dashboards import widgets as w
 from agent.dashboards.board import NETWORK, Board, BuildContext, new_board
@@ -72,15 +75,17 @@ def province_overview(ctx: BuildContext) -> Board:
         board.with_variable(variable)
     where = scope("level", "district", "site", extra=[POINTS])
     board.with_panel(
-        w.bars(
-            "Số điểm kết nối theo cấp và trạng thái",
-            "Connection points up, degraded and down now, per level (province, district, "
-            "commune). A point's state is the worst latest verdict of its checks.",
-            [target(counts_by_level(where), alias="$tag_level $col")],
-            unit="none",
-            maximum=120,
-            width=24,
-            height=6,
+        w.colour_by_state_name(
+            w.bars(
+                "Số điểm kết nối theo cấp và trạng thái",
+                "Connection points up, degraded and down now, per level (province, district, "
+                "commune). A point's state is the worst latest verdict of its checks.",
+                [target(counts_by_level(where), alias="$tag_level $col")],
+                unit="none",
+                maximum=120,
+                width=24,
+                height=6,
+            )
         ).time_from("5m")
     )
     board.with_panel(
@@ -109,7 +114,16 @@ def province_overview(ctx: BuildContext) -> Board:
             "Sự cố đang diễn ra",
             "Checks whose latest verdict is degraded or down, with the agent's reason.",
             [target(active_incidents(scope("level", "district", "site")), table=True)],
-            mappings=w.state_mappings(),
+            columns=[w.Column("^state$", mappings=w.state_mappings())],
+            order=["site", "check", "target", "state", "reason", "consecutive_failures"],
+            headers={
+                "site": "Điểm",
+                "check": "Kiểm tra",
+                "target": "Đối tượng",
+                "state": "Trạng thái",
+                "reason": "Lý do",
+                "consecutive_failures": "Số lần lỗi liên tiếp",
+            },
             width=12,
             height=14,
         ).time_from("5m")
@@ -138,7 +152,12 @@ def site_detail(ctx: BuildContext) -> Board:
         ["network", "site"],
     )
     board.with_variable(datasource())
-    for variable in site_chain():
+    level, district, site_variable = site_chain()
+    if ctx.default_site:
+        site_variable.current(
+            dm.VariableOption(selected=True, text=ctx.default_site, value=[ctx.default_site])
+        )
+    for variable in (level, district, site_variable):
         board.with_variable(variable)
     board.with_variable(tag_values("device", "snmp", "source", ("level", "district", "site")))
     site = scope("level", "district", "site")
@@ -182,7 +201,7 @@ def site_detail(ctx: BuildContext) -> Board:
             "Lỗi và gói bị hủy trên giao diện",
             "Interface errors and discards per minute, in and out.",
             [target(errors, alias="$tag_source $tag_ifName $col")],
-            unit="short",
+            unit="cpm",
         )
     )
     interface = schema.get("interface")
@@ -200,7 +219,16 @@ def site_detail(ctx: BuildContext) -> Board:
                     table=True,
                 )
             ],
-            mappings=w.enum_mappings(interface.enums["ifOperStatus"]) if interface else None,
+            columns=_interface_columns(interface.enums if interface else {}),
+            order=["source", "ifName", "ifOperStatus", "ifAdminStatus", "ifHighSpeed", "ifAlias"],
+            headers={
+                "source": "Thiết bị",
+                "ifName": "Giao diện",
+                "ifOperStatus": "Trạng thái",
+                "ifAdminStatus": "Quản trị",
+                "ifHighSpeed": "Tốc độ",
+                "ifAlias": "Mô tả",
+            },
             height=8,
         ).time_from("10m")
     )
@@ -209,17 +237,31 @@ def site_detail(ctx: BuildContext) -> Board:
         'mean("jitter_ms") AS "jitter (ms)", mean("percent_packet_loss") AS "mất gói (%)" '
         f'FROM "ping" WHERE {site} GROUP BY time($__interval), "url"'
     )
-    board.with_panel(
-        w.trend(
-            "Độ trễ, jitter và mất gói",
-            "ICMP round trip (average), jitter and packet loss to the site's addresses.",
-            [target(path, alias="$tag_url $col")],
-            unit="ms",
-        )
+    quality = w.trend(
+        "Độ trễ, jitter và mất gói",
+        "ICMP round trip (average) and jitter in milliseconds, packet loss in percent on the "
+        "right-hand axis, to the site's addresses.",
+        [target(path, alias="$tag_url $col")],
+        unit="ms",
     )
+    w.second_axis(quality, r".*mất gói \(%\)$", "percent", min=0, max=100)
+    board.with_panel(quality)
     board.with_panel(_cpu(device)).with_panel(_memory(device))
     board.with_panel(_environment(device)).with_panel(_ups(device))
     return Board(uid, NETWORK, board)
+
+
+#: IF-MIB states worth a colour; the others (testing, unknown, dormant ...) stay plain.
+_IF_COLOURS = {1: "green", 2: "red", 7: "red"}
+
+
+def _interface_columns(enums: Mapping[str, Mapping[int, str]]) -> list[w.Column]:
+    columns = [
+        w.Column(f"^{name}$", mappings=w.enum_mappings(enums[name], _IF_COLOURS))
+        for name in ("ifOperStatus", "ifAdminStatus")
+        if name in enums
+    ]
+    return [*columns, w.Column("^ifHighSpeed$", unit="Mbits")]
 
 
 def _cpu(where: str) -> timeseries.Panel:
@@ -326,9 +368,10 @@ def data_centres(ctx: BuildContext) -> Board:
             "Every polled device and service of the data centres, coloured by its state now.",
             [
                 target(
-                    'SELECT last("state") AS "state" FROM "availability" WHERE '
+                    'SELECT max("state") AS "state" FROM (SELECT last("state") AS "state" '
+                    'FROM "availability" WHERE '
                     + scope("site", extra=["\"level\" = 'dc'"])
-                    + ' GROUP BY "target"',
+                    + ' GROUP BY "target", "check") GROUP BY "target"',
                     alias="$tag_target",
                 )
             ],
@@ -359,6 +402,8 @@ def data_centres(ctx: BuildContext) -> Board:
             "Máy ảo",
             "Virtual machines of the ESXi hosts: power state, vCPUs and memory.",
             [target(vms, table=True)],
+            order=["source", "vmwVmDisplayName", "state", "vCPU", "RAM (MiB)"],
+            headers={"source": "Máy chủ ESXi", "vmwVmDisplayName": "Máy ảo", "state": "Trạng thái"},
             width=12,
         ).time_from("15m")
     )

@@ -97,10 +97,12 @@ def egov_services(ctx: BuildContext) -> Board:
                     alias="$tag_server",
                 )
             ],
-            unit="d",
+            unit="suffix: ngày",
             maximum=365,
             thresholds=w.steps("red", (14, "orange"), (30, "green")),
-        ).time_from("1h")
+        )
+        .decimals(0)
+        .time_from("1h")
     )
     return Board(uid, SERVICES, board)
 
@@ -127,14 +129,16 @@ def videoconference(ctx: BuildContext) -> Board:
         'GROUP BY "target", "level")) GROUP BY "level"'
     )
     board.with_panel(
-        w.bars(
-            "Điểm cầu theo cấp",
-            "Bridge points ready, degraded and not ready now, per level.",
-            [target(per_level, alias="$tag_level $col")],
-            unit="none",
-            maximum=80,
-            width=24,
-            height=6,
+        w.colour_by_state_name(
+            w.bars(
+                "Điểm cầu theo cấp",
+                "Bridge points ready, degraded and not ready now, per level.",
+                [target(per_level, alias="$tag_level $col")],
+                unit="none",
+                maximum=80,
+                width=24,
+                height=6,
+            )
         ).time_from("5m")
     )
     board.with_panel(
@@ -219,7 +223,41 @@ def sla(ctx: BuildContext) -> Board:
                     table=True,
                 )
             ],
-            thresholds=w.steps("red", (99, "green")),
+            columns=[
+                w.Column(
+                    "^availability_pct$",
+                    thresholds=w.steps("red", (99, "green")),
+                    unit="percent",
+                ),
+                w.Column("^slo_target$", unit="percent"),
+                w.Column(
+                    "^met$",
+                    mappings=w.enum_mappings({0: "Không đạt", 1: "Đạt"}, {0: "red", 1: "green"}),
+                ),
+                w.Column("^downtime_s$", unit="s"),
+            ],
+            order=[
+                "period",
+                "kind",
+                "department",
+                "service",
+                "availability_pct",
+                "slo_target",
+                "met",
+                "downtime_s",
+                "incidents",
+            ],
+            headers={
+                "period": "Kỳ",
+                "kind": "Loại",
+                "department": "Đơn vị",
+                "service": "Dịch vụ",
+                "availability_pct": "Tỉ lệ sẵn sàng",
+                "slo_target": "Cam kết",
+                "met": "Kết quả",
+                "downtime_s": "Thời gian gián đoạn",
+                "incidents": "Số sự cố",
+            },
             height=12,
         )
     )
@@ -285,7 +323,7 @@ def agent_health(ctx: BuildContext) -> Board:
                     alias="$tag_agent $col",
                 )
             ],
-            unit="short",
+            unit="cpm",
         )
     )
     board.with_panel(
@@ -299,24 +337,24 @@ def agent_health(ctx: BuildContext) -> Board:
                     alias="$tag_agent $tag_check",
                 )
             ],
-            unit="short",
+            unit="cpm",
         )
     )
-    board.with_panel(
-        w.trend(
-            "Hàng đợi (spool) chưa gửi",
-            "Samples waiting in the agent's spool for InfluxDB; it grows while the database "
-            "is unreachable and drains afterwards.",
-            [
-                target(
-                    'SELECT last("spool_samples") AS "mẫu", last("spool_bytes") AS "byte" '
-                    f'FROM "netmon_agent" WHERE {where} GROUP BY time($__interval), "agent"',
-                    alias="$tag_agent $col",
-                )
-            ],
-            unit="short",
-        )
+    spool = w.trend(
+        "Hàng đợi (spool) chưa gửi",
+        "Samples waiting in the agent's spool for InfluxDB; it grows while the database "
+        "is unreachable and drains afterwards.",
+        [
+            target(
+                'SELECT last("spool_samples") AS "mẫu", last("spool_bytes") AS "byte" '
+                f'FROM "netmon_agent" WHERE {where} GROUP BY time($__interval), "agent"',
+                alias="$tag_agent $col",
+            )
+        ],
+        unit="short",
     )
+    w.second_axis(spool, ".*byte$", "bytes", min=0)
+    board.with_panel(spool)
     board.with_panel(
         w.trend(
             "Gửi dữ liệu về InfluxDB",
@@ -333,7 +371,7 @@ def agent_health(ctx: BuildContext) -> Board:
                     alias="$tag_agent $col",
                 )
             ],
-            unit="short",
+            unit="cpm",
         )
     )
     board.with_panel(

@@ -13,6 +13,7 @@ The output is deterministic (sorted keys, fixed uids, no timestamps), so it is c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ def full_schema() -> SchemaRegistry:
     return schema
 
 
-def dashboard_json(board: Board) -> dict[str, Any]:
+def dashboard_json(board: Board, min_interval: str = "60s") -> dict[str, Any]:
     """The dashboard model as Grafana stores it (plain JSON types)."""
     dashboard = board.builder.build()
     # Every panel names the `datasource` variable itself (Grafana would otherwise fall back to
@@ -69,6 +70,9 @@ def dashboard_json(board: Board) -> dict[str, Any]:
     for number, panel in enumerate(dashboard.panels or [], start=1):
         if isinstance(panel, dm.Panel):
             panel.datasource = dm.DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_REF["uid"])
+            # Never finer than the agents poll, whatever the chosen datasource says: a rate
+            # over buckets shorter than the poll interval is all gaps.
+            panel.interval = min_interval
         panel.id_val = number
     encoded = json.dumps(dashboard, cls=JSONEncoder, sort_keys=True)
     loaded: dict[str, Any] = json.loads(encoded)
@@ -90,6 +94,14 @@ def gazetteer(inventory: Inventory) -> list[dict[str, Any]]:
             "name": host.settings.netmon_site_name or site,
         }
     return [sites[k] for k in sorted(sites)]
+
+
+def _first_dc_site(inventory: Inventory) -> str:
+    """The site a site dashboard opens on: all sites at once would be thousands of series."""
+    sites = sorted(
+        h.settings.netmon_site for h in inventory.hosts.values() if h.settings.netmon_level == "dc"
+    )
+    return sites[0] if sites else ""
 
 
 def dump_json(data: Any) -> str:
@@ -133,10 +145,11 @@ def build(
             "mute_timings": "provisioning/alerting/mute-timings.yaml",
         },
     }
+    ctx = dataclasses.replace(ctx, default_site=ctx.default_site or _first_dc_site(inventory))
     for make in BOARDS:
         board = make(ctx)
         path = f"{board.folder.directory}/{board.uid}.json"
-        built.files[path] = dump_json(dashboard_json(board))
+        built.files[path] = dump_json(dashboard_json(board, ctx.min_interval))
         built.boards.append(board)
         manifest["dashboards"].append(
             {"uid": board.uid, "title": board.title, "folder_uid": board.folder.uid, "file": path}

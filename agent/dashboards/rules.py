@@ -195,13 +195,17 @@ def rules() -> list[AlertRule]:
             runbook=(
                 "1. Trên máy chạy agent: systemctl status netmon-agent; journalctl -u "
                 "netmon-agent. 2. Kiểm tra kết nối tới InfluxDB (netmon status). 3. Dữ liệu "
-                "vẫn nằm trong spool và sẽ được gửi khi kết nối trở lại; không xóa spool."
+                "vẫn nằm trong spool và sẽ được gửi khi kết nối trở lại; không xóa spool. "
+                "4. Khi agent im lặng, các cảnh báo 'mất kết nối' của nó tự hết: đó là chưa "
+                "biết, không phải đã khôi phục."
             ),
             query=(
                 'SELECT moving_average(count("polls"), 5) AS "reports" FROM "netmon_agent" '
                 'WHERE $timeFilter GROUP BY time(1m), "agent" fill(0)'
             ),
-            range_s=3600,
+            # A week back: an agent's series stays in the answer (zeros) for a week after it
+            # fell silent, so the alert keeps firing instead of resolving as a missing series.
+            range_s=7 * 86400,
             reducer="last",
             condition=Condition("lt", 0.1),
             team="platform",

@@ -164,6 +164,16 @@ def _has_values(columns: list[str], rows: list[list[Any]]) -> bool:
     return any(value is not None for row in rows for value in row[skip:])
 
 
+def default_values(data: Mapping[str, Any]) -> dict[str, Values]:
+    """Every variable as the dashboard opens: its saved `current` value, else "All"."""
+    values = all_values(data)
+    for variable in data.get("templating", {}).get("list", []):
+        current = (variable.get("current") or {}).get("value")
+        if variable.get("type") == "query" and current not in (None, "$__all", ["$__all"]):
+            values[str(variable["name"])] = [current] if isinstance(current, str) else current
+    return values
+
+
 def run_dashboard(
     client: QueryRunner,
     data: Mapping[str, Any],

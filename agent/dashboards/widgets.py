@@ -7,12 +7,14 @@ height in grid units of 24 columns) is given by the caller.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from grafana_foundation_sdk.builders import bargauge, geomap, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import geomap as gm
 
 from agent.dashboards.query import InfluxQLTarget
 
@@ -28,10 +30,13 @@ def state_mappings() -> list[dm.ValueMapping]:
     return [dm.ValueMap(options=options)]
 
 
-def enum_mappings(names: Mapping[int, str]) -> list[dm.ValueMapping]:
+def enum_mappings(
+    names: Mapping[int, str], colours: Mapping[int, str] | None = None
+) -> list[dm.ValueMapping]:
     """A MIB enumeration (schema registry `Measurement.enums`) as a value mapping."""
+    colours = colours or {}
     options = {
-        str(value): dm.ValueMappingResult(text=text, index=i)
+        str(value): dm.ValueMappingResult(text=text, color=colours.get(value), index=i)
         for i, (value, text) in enumerate(sorted(names.items()))
     }
     return [dm.ValueMap(options=options)]
@@ -44,10 +49,6 @@ def steps(base: str, *levels: tuple[float, str]) -> db.ThresholdsConfig:
         .mode(dm.ThresholdsMode.ABSOLUTE)
         .steps([dm.Threshold(None, base), *(dm.Threshold(v, c) for v, c in levels)])
     )
-
-
-def _place(panel: db.Panel, width: int, height: int) -> None:
-    panel.span(width).height(height)
 
 
 def state_grid(
@@ -71,33 +72,6 @@ def state_grid(
         .graph_mode(cm.BigValueGraphMode.NONE)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .no_value("Không có dữ liệu")
-    )
-    panel.span(width).height(height)
-    return panel
-
-
-def big_number(
-    title: str,
-    description: str,
-    targets: Sequence[InfluxQLTarget],
-    *,
-    unit: str = "none",
-    thresholds: db.ThresholdsConfig | None = None,
-    width: int = 6,
-    height: int = 4,
-    calc: str = "lastNotNull",
-) -> stat.Panel:
-    panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .targets(list(targets))
-        .unit(unit)
-        .thresholds(thresholds or steps("blue"))
-        .color_mode(cm.BigValueColorMode.VALUE)
-        .graph_mode(cm.BigValueGraphMode.AREA)
-        .text_mode(cm.BigValueTextMode.VALUE_AND_NAME)
-        .reduce_options(cb.ReduceDataOptions().calcs([calc]).values(False))
     )
     panel.span(width).height(height)
     return panel
@@ -136,7 +110,10 @@ def trend(
     if maximum is not None:
         panel.max(maximum)
     if thresholds is not None:
-        panel.thresholds(thresholds)
+        # Drawn as dashed lines: off by default in Grafana, and invisible thresholds mislead.
+        panel.thresholds(thresholds).thresholds_style(
+            cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED)
+        )
     panel.span(width).height(height)
     return panel
 
@@ -164,6 +141,31 @@ def timeline(
     return panel
 
 
+@dataclass(frozen=True)
+class Column:
+    """How a table shows the columns whose name matches `pattern` (a regex)."""
+
+    pattern: str
+    mappings: list[dm.ValueMapping] | None = None
+    thresholds: db.ThresholdsConfig | None = None
+    unit: str = ""
+    #: Colour the cell's background by its mapping or threshold colour.
+    coloured: bool = True
+
+
+def _column_properties(column: Column) -> list[dm.DynamicConfigValue]:
+    properties: list[dm.DynamicConfigValue] = []
+    if column.mappings is not None:
+        properties.append(dm.DynamicConfigValue("mappings", column.mappings))
+    if column.thresholds is not None:
+        properties.append(dm.DynamicConfigValue("thresholds", column.thresholds.build()))
+    if column.unit:
+        properties.append(dm.DynamicConfigValue("unit", column.unit))
+    if column.coloured and (column.mappings is not None or column.thresholds is not None):
+        properties.append(dm.DynamicConfigValue("custom.cellOptions", {"type": "color-background"}))
+    return properties
+
+
 def listing(
     title: str,
     description: str,
@@ -171,25 +173,56 @@ def listing(
     *,
     width: int = 24,
     height: int = 10,
-    unit: str = "none",
-    mappings: list[dm.ValueMapping] | None = None,
-    thresholds: db.ThresholdsConfig | None = None,
+    columns: Sequence[Column] = (),
+    order: Sequence[str] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> table.Panel:
-    """A table of the query's rows (the query's result format is ``table``)."""
+    """A table of the query's rows (the query's result format is ``table``).
+
+    Styles apply per column (`columns`), never to the whole table: a state mapping must not
+    turn a count of failures into "Suy giảm". InfluxDB's tag columns come in no fixed order
+    (Grafana reads them from a Go map), so `order` fixes it and `headers` renames them.
+    """
     panel = (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .targets(list(targets))
-        .unit(unit)
-        .filterable(True)
+        table.Panel().title(title).description(description).targets(list(targets)).filterable(True)
     )
-    if mappings is not None:
-        panel.mappings(mappings)
-    if thresholds is not None:
-        panel.thresholds(thresholds).display_mode(cm.TableCellDisplayMode.COLOR_BACKGROUND)
+    for column in columns:
+        panel.override_by_regexp(column.pattern, _column_properties(column))
+    if order or headers:
+        options: dict[str, object] = {"excludeByName": {"Time": True}}
+        if order:
+            options["indexByName"] = {name: i for i, name in enumerate(order)}
+        if headers:
+            options["renameByName"] = dict(headers)
+        panel.with_transformation(dm.DataTransformerConfig(id_val="organize", options=options))
     panel.span(width).height(height)
     return panel
+
+
+#: Series names ending in a state word, coloured as the state (bar gauges of counts).
+STATE_COLOURS = (
+    ("green", ".*(Hoạt động|Sẵn sàng)$"),
+    ("orange", ".*Suy giảm$"),
+    ("red", ".*(Mất kết nối|Không sẵn sàng)$"),
+)
+
+
+def colour_by_state_name(panel: bargauge.Panel) -> bargauge.Panel:
+    for colour, pattern in STATE_COLOURS:
+        panel.override_by_regexp(
+            pattern, [dm.DynamicConfigValue("color", {"mode": "fixed", "fixedColor": colour})]
+        )
+    return panel
+
+
+def second_axis(panel: timeseries.Panel, pattern: str, unit: str, **limits: float) -> None:
+    """Series matching `pattern` in their own `unit` on a right-hand axis."""
+    properties = [
+        dm.DynamicConfigValue("unit", unit),
+        dm.DynamicConfigValue("custom.axisPlacement", "right"),
+    ]
+    properties += [dm.DynamicConfigValue(key, value) for key, value in sorted(limits.items())]
+    panel.override_by_regexp(pattern, properties)
 
 
 def bars(
@@ -275,12 +308,9 @@ def site_map(
         .mappings(state_mappings())
         .thresholds(steps("green", (1, "orange"), (2, "red")))
         .view(geomap.MapViewConfig().id("fit"))
+        .tooltip(geomap.TooltipOptions().mode(gm.TooltipMode.DETAILS))
         .basemap(basemap)
         .layers([markers])
     )
     panel.span(width).height(height)
     return panel
-
-
-def text_row(title: str) -> db.Row:
-    return db.Row(title)

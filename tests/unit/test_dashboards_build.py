@@ -217,3 +217,27 @@ def test_write_is_idempotent_and_removes_a_dashboard_no_longer_built(
     stale.write_text("{}")
     assert write(built, tmp_path) == [stale]
     assert not stale.exists()
+
+
+def test_tables_style_their_columns_not_the_whole_table(built: Built) -> None:
+    """A state mapping on the whole incidents table would show a failure count of 2 as
+    "Mất kết nối"; it applies to the state column only, whose cells are coloured."""
+    board = _boards(built)["tslcd-province-overview"]
+    [incidents] = [p for p in board["panels"] if p["type"] == "table"]
+    assert "mappings" not in incidents["fieldConfig"]["defaults"]
+    [override] = incidents["fieldConfig"]["overrides"]
+    assert override["matcher"] == {"id": "byRegexp", "options": "^state$"}
+    ids = [p["id"] for p in override["properties"]]
+    assert ids == ["mappings", "custom.cellOptions"]
+    [organize] = incidents["transformations"]
+    assert organize["options"]["renameByName"]["consecutive_failures"] == "Số lần lỗi liên tiếp"
+
+
+def test_the_site_dashboard_opens_on_one_data_centre_site(built: Built) -> None:
+    from agent.dashboards.validate import default_values
+
+    board = _boards(built)["tslcd-site-detail"]
+    values = default_values(board)
+    assert values["site"] == ["DC1"]
+    assert values["level"] == ".*"
+    assert all(p.get("interval") == "60s" for p in board["panels"])
