@@ -343,12 +343,14 @@ def config_env() -> None:
 def main() -> None:
     from agent.dashboards.cli import dashboards
     from agent.lab.cli import lab
+    from agent.provision.cli import provision
     from agent.readiness import vc
     from agent.sla.cli import sla
     from agent.status import status
 
     cli.add_command(dashboards)
     cli.add_command(lab)
+    cli.add_command(provision)
     cli.add_command(sla)
     cli.add_command(vc)
     cli.add_command(status)
