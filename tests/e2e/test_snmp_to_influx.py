@@ -19,6 +19,7 @@ from agent.lab.influxdb import InfluxServer
 from agent.output.lineprotocol import unwrap_uint
 from agent.runner import Agent
 from agent.settings import load_settings
+from tests.agentpoll import poll_every_target_once
 from tests.e2e.labinv import InventoryWriter
 from tests.fixtures_snmp import SimulatedDevice, SnmpdPeer
 
@@ -28,16 +29,6 @@ IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
 IF_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8"
 IF_HC_IN = "1.3.6.1.2.1.31.1.1.1.6"
 IF_HC_OUT = "1.3.6.1.2.1.31.1.1.1.10"
-
-
-async def poll_every_target_once(agent: Agent) -> None:
-    writer = asyncio.create_task(agent.writer.run())
-    await asyncio.gather(*(agent.scheduler.run_once(t) for t in agent.scheduler.targets))
-    for collector in agent.collectors.values():
-        await collector.close()
-    await agent.writer.stop(timeout_s=30)
-    await writer
-    agent.release()
 
 
 def run_agent_once(

@@ -31,6 +31,7 @@ from agent.lab.process import free_tcp_port, free_udp_port
 from agent.runner import Agent
 from agent.settings import load_settings
 from agent.sla.influx import InfluxClient
+from tests.agentpoll import poll_every_target_once
 from tests.fixtures_influx import influx_db, influx_server
 from tests.peers import require_binary
 
@@ -155,7 +156,7 @@ def test_an_onboarded_site_is_polled_and_shows_in_the_dashboards(
         vault_password_file=settings.inventory.vault_password_file,
     )
     agent = Agent.build(settings, inventory, CollectorRegistry.from_entry_points())
-    asyncio.run(_poll_once(agent))
+    asyncio.run(poll_every_target_once(agent))
     rows = influx_server.rows(
         f'SELECT "result_code", "result", "site" FROM "snmp" WHERE "source" = \'{HOST}\'',
         influx_db,
@@ -175,13 +176,3 @@ def test_an_onboarded_site_is_polled_and_shows_in_the_dashboards(
         [grid] = [p for p in board["panels"] if p["type"] == "stat"]
         [outcome] = run_dashboard(client, {**board, "panels": [grid]})
         assert outcome.ok, outcome
-
-
-async def _poll_once(agent: Agent) -> None:
-    writer = asyncio.create_task(agent.writer.run())
-    await asyncio.gather(*(agent.scheduler.run_once(t) for t in agent.scheduler.targets))
-    for collector in agent.collectors.values():
-        await collector.close()
-    await agent.writer.stop(timeout_s=30)
-    await writer
-    agent.release()

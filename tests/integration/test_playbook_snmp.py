@@ -37,6 +37,7 @@ from agent.lab.process import free_udp_port
 from agent.runner import Agent
 from agent.secret import Secret
 from agent.settings import load_settings
+from tests.agentpoll import poll_every_target_once
 from tests.e2e.labinv import InventoryWriter
 from tests.peers import require_binary
 
@@ -145,16 +146,6 @@ def run_playbook(private_dir: Path, instance: SnmpdInstance) -> ansible_runner.R
     return run
 
 
-async def poll_once(agent: Agent) -> None:
-    writer = asyncio.create_task(agent.writer.run())
-    await asyncio.gather(*(agent.scheduler.run_once(t) for t in agent.scheduler.targets))
-    for collector in agent.collectors.values():
-        await collector.close()
-    await agent.writer.stop(timeout_s=30)
-    await writer
-    agent.release()
-
-
 def poll_with_agent(
     instance: SnmpdInstance,
     influx: InfluxServer,
@@ -178,7 +169,7 @@ def poll_with_agent(
         },
     )
     agent = Agent.build(settings, load_inventory(inv.write(), registry), registry)
-    asyncio.run(poll_once(agent))
+    asyncio.run(poll_every_target_once(agent))
     assert agent.writer.stats.lines_quarantined == 0
     assert agent.buffer.lines_buffered == 0
 
