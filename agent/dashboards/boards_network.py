@@ -26,21 +26,29 @@ def site_state(where: str) -> str:
     return 'SELECT max("state") AS "state" FROM (' + _LAST.format(where=where) + ') GROUP BY "site"'
 
 
-def counts_by_level(where: str) -> str:
-    """Points up, degraded and down per level. Arithmetic on the state (0 ok, 1 degraded,
-    2 down) gives three 0/1 columns, so the counts are 0, never missing, when none is down."""
-    per_site = (
-        'SELECT max("state") AS "state" FROM (' + _LAST.format(where=where) + ") "
-        'GROUP BY "site", "level"'
-    )
+def counts_by_level(
+    subjects: str, names: tuple[str, str, str] = ("Hoạt động", "Suy giảm", "Mất kết nối")
+) -> str:
+    """How many `subjects` (a query giving each one's "state" and "level") are up, degraded
+    and down, per level, under `names`. Arithmetic on the state (0 ok, 1 degraded, 2 down)
+    gives three 0/1 columns, so a count is 0, never missing, when nothing is down."""
     flags = (
         'SELECT 1 - floor(("state" + 1) / 2) AS "up", '
         'floor(("state" + 1) / 2) - floor("state" / 2) AS "degraded", '
-        'floor("state" / 2) AS "down" FROM (' + per_site + ")"
+        'floor("state" / 2) AS "down" FROM (' + subjects + ")"
     )
+    up, degraded, down = names
     return (
-        'SELECT sum("up") AS "Hoạt động", sum("degraded") AS "Suy giảm", '
-        'sum("down") AS "Mất kết nối" FROM (' + flags + ') GROUP BY "level"'
+        f'SELECT sum("up") AS "{up}", sum("degraded") AS "{degraded}", '
+        f'sum("down") AS "{down}" FROM (' + flags + ') GROUP BY "level"'
+    )
+
+
+def sites_by_level(where: str) -> str:
+    """Each site's state (its worst check) with its level, for `counts_by_level`."""
+    return (
+        'SELECT max("state") AS "state" FROM (' + _LAST.format(where=where) + ") "
+        'GROUP BY "site", "level"'
     )
 
 
@@ -80,7 +88,7 @@ def province_overview(ctx: BuildContext) -> Board:
                 "Số điểm kết nối theo cấp và trạng thái",
                 "Connection points up, degraded and down now, per level (province, district, "
                 "commune). A point's state is the worst latest verdict of its checks.",
-                [target(counts_by_level(where), alias="$tag_level $col")],
+                [target(counts_by_level(sites_by_level(where)), alias="$tag_level $col")],
                 unit="none",
                 maximum=120,
                 width=24,

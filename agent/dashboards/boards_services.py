@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.dashboards import widgets as w
 from agent.dashboards.board import OPERATIONS, SERVICES, Board, BuildContext, new_board
+from agent.dashboards.boards_network import counts_by_level
 from agent.dashboards.query import scope, target
 from agent.dashboards.variables import datasource, site_chain, tag_values
 
@@ -119,15 +120,11 @@ def videoconference(ctx: BuildContext) -> Board:
     for variable in site_chain():
         board.with_variable(variable)
     where = scope("level", "district", "site", extra=[VC])
-    per_level = (
-        'SELECT sum("up") AS "Sẵn sàng", sum("degraded") AS "Suy giảm", '
-        'sum("down") AS "Không sẵn sàng" FROM ('
-        'SELECT 1 - floor(("state" + 1) / 2) AS "up", '
-        'floor(("state" + 1) / 2) - floor("state" / 2) AS "degraded", '
-        'floor("state" / 2) AS "down" FROM ('
+    bridge_points = (
         f'SELECT last("state") AS "state" FROM "availability" WHERE {where} '
-        'GROUP BY "target", "level")) GROUP BY "level"'
+        'GROUP BY "target", "level"'
     )
+    per_level = counts_by_level(bridge_points, ("Sẵn sàng", "Suy giảm", "Không sẵn sàng"))
     board.with_panel(
         w.colour_by_state_name(
             w.bars(
