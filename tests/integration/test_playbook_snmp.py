@@ -27,7 +27,6 @@ from typing import Any
 
 import ansible_runner
 import pytest
-import yaml
 
 from agent.collector import CollectorRegistry
 from agent.inventory.loader import load_inventory
@@ -40,11 +39,10 @@ from agent.settings import load_settings
 from tests.agentpoll import poll_every_target_once
 from tests.e2e.labinv import InventoryWriter
 from tests.peers import require_binary
+from tests.playbookrun import BIN, run_snmp_playbook
 
 pytestmark = [pytest.mark.ansible, pytest.mark.snmpd, pytest.mark.influxdb]
 
-PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-BIN = Path(sys.executable).parent
 HOST = "dc1-lnx-test"
 USER = "netmon-ci"
 SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
@@ -128,22 +126,8 @@ def run_playbook(private_dir: Path, instance: SnmpdInstance) -> ansible_runner.R
             "vars": {"netmon_credentials": {"ci_v3": instance.credential()}},
         }
     }
-    (private_dir / "inventory").mkdir(parents=True, exist_ok=True)
-    (private_dir / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    run = ansible_runner.run(
-        private_data_dir=str(private_dir),
-        project_dir=str(PLAYBOOKS),
-        playbook="snmp.yml",
-        quiet=True,
-        timeout=300,
-    )
-    assert run.status == "successful", run.stdout.read()
-    assert run.stats is not None
-    assert run.stats["failures"] == {} and run.stats["dark"] == {}
-    for event in run.events:  # no_log: the pass phrases reach no event
-        assert instance.auth.reveal() not in str(event)
-        assert instance.priv.reveal() not in str(event)
-    return run
+    secrets = (instance.auth.reveal(), instance.priv.reveal())
+    return run_snmp_playbook(private_dir, inventory, secrets)
 
 
 def poll_with_agent(

@@ -15,15 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
 import pytest
-import yaml
+
+from tests.playbookrun import BIN, run_snmp_playbook
 
 pytestmark = pytest.mark.ansible
 
-PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 MASK = "********"  # how Ansible shows a module's no_log option values
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(autouse=True)
@@ -57,24 +55,9 @@ def render(tmp_path: Path, host_vars: dict[str, Any], credential: dict[str, str]
             "vars": {"netmon_credentials": {"ios_v3": credential}},
         }
     }
-    (tmp_path / "inventory").mkdir()
-    (tmp_path / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    run = ansible_runner.run(
-        private_data_dir=str(tmp_path),
-        project_dir=str(PLAYBOOKS),
-        playbook="snmp.yml",
-        quiet=True,
-        timeout=300,
-    )
-    assert run.status == "successful", run.stdout.read()
-    assert run.stats is not None
-    assert run.stats["failures"] == {} and run.stats["dark"] == {}
+    secrets = (credential["auth_password"], credential["priv_password"])
+    run = run_snmp_playbook(tmp_path, inventory, secrets)
     assert "h-tdm-ubnd-rt" in run.stats["ok"]
-    # The pass phrases reach no event (no_log), not even masked inside the module's result.
-    for event in run.events:
-        text = str(event)
-        assert credential["auth_password"] not in text
-        assert credential["priv_password"] not in text
     return (rendered_dir / "h-tdm-ubnd-rt.cfg").read_text().splitlines()
 
 
