@@ -7,6 +7,7 @@ inventory (nothing was started) · 4 a lab process could not be started.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -202,6 +203,11 @@ def poll(state: CliState, host: str, inventory_path: Path | None, output_format:
     inventory = state.inventory(inventory_path)
     found = _find_host(inventory, host)
     schema = base_schema()
+    # A backup commits to the repository; `poll` writes nothing, so it leaves backups out.
+    if "ssh" in found.checks:
+        checks = dict(found.checks)
+        checks["ssh"] = checks["ssh"].model_copy(update={"backup": False})
+        found = dataclasses.replace(found, checks=checks)
     one_host = Inventory(inventory.source, {found.name: found})
     collectors = make_collectors(settings, CollectorRegistry.from_entry_points(), one_host, schema)
     collected: list[Sample] = []
@@ -341,6 +347,7 @@ def config_env() -> None:
 
 
 def main() -> None:
+    from agent.backup.cli import backup
     from agent.dashboards.cli import dashboards
     from agent.lab.cli import lab
     from agent.provision.cli import provision
@@ -348,6 +355,7 @@ def main() -> None:
     from agent.sla.cli import sla
     from agent.status import status
 
+    cli.add_command(backup)
     cli.add_command(dashboards)
     cli.add_command(lab)
     cli.add_command(provision)

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from agent.results import Result
 from agent.samples import Sample
 from agent.schema import SchemaRegistry
-from agent.settings import IcmpMode
+from agent.settings import IcmpMode, SshSettings
 
 ENTRY_POINT_GROUP = "netmon.collectors"
 
@@ -62,6 +62,10 @@ class CollectorContext:
     receive_buffer_bytes: int = 4 * 1024 * 1024
     icmp_mode: IcmpMode = "auto"  # agent.settings.ProbeSettings
     ca_file: Path | None = None  # extra CA certificates the TLS probes trust
+    ssh: SshSettings = SshSettings()
+    known_hosts_file: Path = Path(".state/ssh/known_hosts")  # Settings.known_hosts_file
+    backup_dir: Path = Path(".state/configs")  # Settings.backup_dir
+    agent_name: str = "netmon"  # who made a backup commit
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ class Result(IntEnum):
     CONTENT_MISMATCH = 7  # the answer lacked the expected content (HTTP content match)
     TLS_ERROR = 8  # the TLS handshake or certificate verification failed
     DNS_ERROR = 9  # the name did not resolve
+    HOST_KEY_ERROR = 10  # the SSH host key changed, or is unknown under host_keys = strict
 
     @property
     def tag(self) -> str:

@@ -103,6 +103,10 @@ def make_collectors(
         receive_buffer_bytes=settings.snmp.receive_buffer_bytes,
         icmp_mode=settings.probes.icmp_mode,
         ca_file=settings.probes.ca_file,
+        ssh=settings.ssh,
+        known_hosts_file=settings.known_hosts_file,
+        backup_dir=settings.backup_dir,
+        agent_name=settings.agent_name,
     )
     needed = sorted({target.check for target in inventory.targets()})
     return {name: registry.create(name, context) for name in needed}

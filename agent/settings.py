@@ -159,6 +159,23 @@ class ProbeSettings(_Strict):
     ca_file: Path | None = None
 
 
+class SshSettings(_Strict):
+    """The SSH collector and the configuration backup (collectors.ssh, agent.backup)."""
+
+    #: Threads running netmiko (connects and commands); bounds the devices worked on at once.
+    workers: int = Field(default=16, ge=1, le=256)
+    #: "accept-new": record a device's first host key, refuse a changed one (OpenSSH's
+    #: StrictHostKeyChecking=accept-new); "strict": only keys already in known_hosts_file.
+    host_keys: Literal["accept-new", "strict"] = "accept-new"
+    #: Default: <state_dir>/ssh/known_hosts (OpenSSH format).
+    known_hosts_file: Path | None = None
+    #: The git repository of configuration backups. Default: <state_dir>/configs.
+    backup_dir: Path | None = None
+    #: Open sessions kept for reuse between polls, and how long an idle one stays open.
+    max_sessions: int = Field(default=256, ge=0, le=10000)
+    idle_close_s: float = Field(default=300.0, gt=0)
+
+
 class InventorySettings(_Strict):
     path: Path = Path("inventory/lab")
     vault_password_file: Path | None = None
@@ -197,6 +214,16 @@ class Settings(_Strict):
     probes: ProbeSettings = ProbeSettings()
     traps: TrapSettings = TrapSettings()
     dashboards: DashboardSettings = DashboardSettings()
+    ssh: SshSettings = SshSettings()
+
+    @property
+    def known_hosts_file(self) -> Path:
+        return self.ssh.known_hosts_file or self.state_dir / "ssh" / "known_hosts"
+
+    @property
+    def backup_dir(self) -> Path:
+        """The git repository of configuration backups (agent.backup)."""
+        return self.ssh.backup_dir or self.state_dir / "configs"
 
     @property
     def spool_dir(self) -> Path:

@@ -52,12 +52,18 @@ def full_schema() -> SchemaRegistry:
     # Imported here: the collectors import the agent, not the other way round.
     from collectors.snmp.collector import LLDP_MEASUREMENT
     from collectors.snmp.profiles import load_profiles
+    from collectors.ssh.schema import BACKUP_MEASUREMENTS, SSH_MEASUREMENTS
     from collectors.traps import TRAP_MEASUREMENTS
 
     schema = base_schema()
     for profile in load_profiles().values():
         profile.declare(schema)
-    for measurement in (*TRAP_MEASUREMENTS, LLDP_MEASUREMENT):
+    for measurement in (
+        *TRAP_MEASUREMENTS,
+        LLDP_MEASUREMENT,
+        *SSH_MEASUREMENTS,
+        *BACKUP_MEASUREMENTS,
+    ):
         schema.declare(measurement)
     return schema
 
