@@ -1,0 +1,1 @@
+"""Configuration backup: per-platform fetch recipes, secret scrubbing and a per-device git store."""
