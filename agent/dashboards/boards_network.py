@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.models import dashboard as dm
 
+from agent.dashboards import boards_ssh
 from agent.dashboards import widgets as w
+from agent.dashboards.annotations import config_changes
 from agent.dashboards.board import NETWORK, Board, BuildContext, new_board
 from agent.dashboards.query import scope, target
 from agent.dashboards.variables import datasource, site_chain, tag_values
@@ -81,6 +84,8 @@ def province_overview(ctx: BuildContext) -> Board:
     board.with_variable(datasource())
     for variable in site_chain():
         board.with_variable(variable)
+    # Off until switched on: every device's backups in the province would crowd the trend.
+    board.annotation(config_changes("level", "district", "site", enabled=False))
     where = scope("level", "district", "site", extra=[POINTS])
     board.with_panel(
         w.colour_by_state_name(
@@ -155,8 +160,9 @@ def site_detail(ctx: BuildContext) -> Board:
     uid, board = new_board(
         "Site detail",
         "Chi tiết điểm kết nối",
-        "one site's checks, interfaces (traffic, errors, discards), path quality and device "
-        "health (CPU, memory, environment, UPS).",
+        "one site's checks, interfaces (traffic, errors, discards), path quality, device "
+        "health (CPU, memory, environment, UPS) and, over SSH, optics, BGP, OSPF, error "
+        "counters and configuration backups; configuration changes as annotations.",
         ["network", "site"],
     )
     board.with_variable(datasource())
@@ -170,6 +176,7 @@ def site_detail(ctx: BuildContext) -> Board:
     board.with_variable(tag_values("device", "snmp", "source", ("level", "district", "site")))
     site = scope("level", "district", "site")
     device = scope("level", "district", "site", "source")
+    board.annotation(config_changes("level", "district", "site", "source"))
     schema = ctx.schema
     board.with_panel(
         w.timeline(
@@ -256,6 +263,11 @@ def site_detail(ctx: BuildContext) -> Board:
     board.with_panel(quality)
     board.with_panel(_cpu(device)).with_panel(_memory(device))
     board.with_panel(_environment(device)).with_panel(_ups(device))
+    board.with_row(db.Row(boards_ssh.ROW_TITLE))
+    board.with_panel(boards_ssh.optical_power(device))
+    board.with_panel(boards_ssh.interface_errors(device))
+    board.with_panel(boards_ssh.bgp_peers(device)).with_panel(boards_ssh.ospf_neighbours(device))
+    board.with_panel(boards_ssh.config_backups(device))
     return Board(uid, NETWORK, board)
 
 
@@ -370,6 +382,7 @@ def data_centres(ctx: BuildContext) -> Board:
     )
     board.with_variable(tag_values("device", "snmp", "source", ("site",)))
     dc = scope("site", "source", extra=["\"level\" = 'dc'"])
+    board.annotation(config_changes("site", "source", extra=("\"level\" = 'dc'",)))
     board.with_panel(
         w.state_grid(
             "Thiết bị trung tâm dữ liệu",

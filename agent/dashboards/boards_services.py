@@ -297,7 +297,8 @@ def agent_health(ctx: BuildContext) -> Board:
         "Agent health",
         "Sức khỏe agent giám sát",
         "the monitoring agents themselves: polls, errors, spool and delivery to InfluxDB "
-        "(measurements netmon_agent and netmon_checks, written by every agent).",
+        "(measurements netmon_agent and netmon_checks, written by every agent), SSH polls "
+        "and configuration backups by result.",
         ["operations", "agent"],
         time_from="now-3h",
     )
@@ -386,6 +387,36 @@ def agent_health(ctx: BuildContext) -> Board:
             ],
             unit="s",
             width=24,
+        )
+    )
+    board.with_panel(
+        w.trend(
+            "Thăm dò SSH theo kết quả",
+            "SSH polls of the devices' CLI per interval, by result (success, timeout, "
+            "auth_error, host_key_error ...; measurement ssh).",
+            [
+                target(
+                    'SELECT count("result_code") AS "lượt" FROM "ssh" '
+                    f'WHERE {where} GROUP BY time($__interval), "result"',
+                    alias="$tag_result",
+                )
+            ],
+            unit="short",
+        )
+    )
+    board.with_panel(
+        w.trend(
+            "Sao lưu cấu hình theo kết quả",
+            "Configuration backups per interval, by result: anything but success is a backup "
+            "that failed (measurement config_backup).",
+            [
+                target(
+                    'SELECT count("result_code") AS "lượt" FROM "config_backup" '
+                    f'WHERE {where} GROUP BY time($__interval), "result"',
+                    alias="$tag_result",
+                )
+            ],
+            unit="short",
         )
     )
     return Board(uid, OPERATIONS, board)

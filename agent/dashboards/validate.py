@@ -6,8 +6,8 @@ Offline (`check_directory`):
   we target: `Dashboard.from_json(d).to_json() == d`, so Grafana's schema knows every key;
 - uids are unique across dashboards, panel ids unique within one;
 - no datasource is named by uid: panels, targets and variables use ``${datasource}``;
-- every query (panels' and variables') names only measurements, fields and tags that the
-  schema registry declares.
+- every query (panels', variables' and annotations') names only measurements, fields and tags
+  that the schema registry declares.
 
 Against InfluxDB (`run_dashboard`): every panel's queries, with the variables set to real
 values (agent.dashboards.evaluate), must return series.
@@ -25,6 +25,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 import agent.dashboards.query  # noqa: F401  (registers the InfluxQL dataquery with the SDK)
+from agent.dashboards.annotations import INFLUXQL_KEYS, InfluxQLAnnotationTarget
 from agent.dashboards.build import MANIFEST, Built
 from agent.dashboards.evaluate import QueryRunner, Values, interpolate, run
 from agent.dashboards.query import DATASOURCE_REF, undeclared
@@ -33,10 +34,35 @@ from agent.schema import SchemaRegistry
 
 
 def round_trip_problems(data: Mapping[str, Any]) -> list[str]:
-    """Keys or values the SDK's models lose or change (empty when the round trip is exact)."""
+    """Keys or values the SDK's models lose or change (empty when the round trip is exact).
+
+    An annotation's InfluxQL keys are read by our `InfluxQLAnnotationTarget`, not the SDK's
+    `AnnotationTarget` (it knows only the Grafana datasource's keys): they are checked
+    against that model, the rest of the annotation against the SDK's.
+    """
+    data, targets = _split_annotation_targets(data)
     model = Dashboard.from_json(dict(data))
     again = json.loads(json.dumps(model, cls=JSONEncoder, sort_keys=True))
-    return [f"{path}: {detail}" for path, detail in _differences(data, again, "")]
+    problems = [f"{path}: {detail}" for path, detail in _differences(data, again, "")]
+    for where, target in targets:
+        read = json.loads(json.dumps(InfluxQLAnnotationTarget.from_json(dict(target)).to_json()))
+        problems += [f"{where}.{path}: {detail}" for path, detail in _differences(target, read, "")]
+    return problems
+
+
+def _split_annotation_targets(
+    data: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[tuple[str, Mapping[str, Any]]]]:
+    """`data` with its annotations' InfluxQL keys taken out, and those targets by position."""
+    copy = json.loads(json.dumps(data))
+    targets: list[tuple[str, Mapping[str, Any]]] = []
+    for index, annotation in enumerate(copy.get("annotations", {}).get("list", [])):
+        target = annotation.get("target")
+        if isinstance(target, dict) and "query" in target:
+            targets.append((f"annotations.list[{index}].target", dict(target)))
+            for key in INFLUXQL_KEYS:
+                target.pop(key, None)
+    return copy, targets
 
 
 def _differences(before: Any, after: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -75,7 +101,21 @@ def queries(data: Mapping[str, Any]) -> list[Query]:
     for panel in data.get("panels", []):
         for target in panel.get("targets", []):
             found.append(Query(uid, str(panel.get("title")), target["refId"], target["query"]))
+    for annotation in annotation_queries(data):
+        target = annotation["target"]
+        found.append(
+            Query(uid, f"annotation {annotation['name']}", target["refId"], target["query"])
+        )
     return found
+
+
+def annotation_queries(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The dashboard's annotations that run an InfluxQL query (not Grafana's own store)."""
+    return [
+        annotation
+        for annotation in data.get("annotations", {}).get("list", [])
+        if isinstance(annotation.get("target"), Mapping) and "query" in annotation["target"]
+    ]
 
 
 def _datasource_problems(data: Mapping[str, Any]) -> Iterator[str]:
@@ -85,6 +125,8 @@ def _datasource_problems(data: Mapping[str, Any]) -> Iterator[str]:
 
     for variable in data.get("templating", {}).get("list", []):
         yield from check(f"variable {variable.get('name')}", variable.get("datasource"))
+    for annotation in data.get("annotations", {}).get("list", []):
+        yield from check(f"annotation {annotation.get('name')!r}", annotation.get("datasource"))
     for panel in data.get("panels", []):
         yield from check(f"panel {panel.get('title')!r}", panel.get("datasource"))
         for target in panel.get("targets", []):

@@ -176,12 +176,15 @@ def listing(
     columns: Sequence[Column] = (),
     order: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
+    show_time: bool = False,
 ) -> table.Panel:
     """A table of the query's rows (the query's result format is ``table``).
 
     Styles apply per column (`columns`), never to the whole table: a state mapping must not
     turn a count of failures into "Suy giảm". InfluxDB's tag columns come in no fixed order
     (Grafana reads them from a Go map), so `order` fixes it and `headers` renames them.
+    The ``Time`` column is hidden unless `show_time`: with several selectors (``last(a),
+    last(b)``) InfluxDB answers the start of the range, not a sample's time.
     """
     panel = (
         table.Panel().title(title).description(description).targets(list(targets)).filterable(True)
@@ -189,7 +192,7 @@ def listing(
     for column in columns:
         panel.override_by_regexp(column.pattern, _column_properties(column))
     if order or headers:
-        options: dict[str, object] = {"excludeByName": {"Time": True}}
+        options: dict[str, object] = {"excludeByName": {"Time": not show_time}}
         if order:
             options["indexByName"] = {name: i for i, name in enumerate(order)}
         if headers:

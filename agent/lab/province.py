@@ -33,6 +33,7 @@ from agent.lab.process import LabPeer
 from agent.lab.sip import SipResponder
 from agent.lab.snmpd import NetSnmpAgent
 from agent.lab.snmpsim import SnmpSimulator, simulators
+from agent.lab.sshdevices import LabSshDevices
 from agent.lab.tls import LabCA
 from agent.lab.web import LabWebServer, WebFault, WebSite
 from agent.settings import Settings
@@ -146,12 +147,30 @@ def plan_lab(
         for name in broken:
             plan.paused_by[name].append(sim)
     _plan_services(plan, inventory, state_dir)
+    _plan_ssh_devices(plan, inventory, state_dir, broken_by)
     url = urlsplit(settings.influxdb.url)
     if _is_loopback(url.hostname or ""):
         plan.influx = InfluxServer(
             state_dir / "influxdb", url.port or 8086, url.hostname or "127.0.0.1"
         )
     return plan
+
+
+def _plan_ssh_devices(
+    plan: LabPlan, inventory: Inventory, state_dir: Path, broken_by: dict[str, frozenset[str]]
+) -> None:
+    """The FakeNOS simulators of every host with the ssh check on loopback: one process per
+    set of faults that break its hosts (agent.lab.sshdevices)."""
+    by_faults: dict[frozenset[str], list[Host]] = {}
+    for host in inventory.hosts.values():
+        if "ssh" in host.checks and _is_loopback(host.address):
+            by_faults.setdefault(broken_by.get(host.name, _NONE), []).append(host)
+    for broken, hosts in sorted(by_faults.items(), key=lambda item: sorted(item[0])):
+        name = "devices" + "".join(f"+{fault}" for fault in sorted(broken))
+        peer = LabSshDevices(state_dir / "sshsim" / name, hosts)
+        plan.services.append(("sshsim", f"{len(hosts)} SSH devices ({name})", peer))
+        for fault in broken:
+            plan.paused_by[fault].append(peer)
 
 
 def _site_title(host: Host, inventory: Inventory) -> str:

@@ -83,6 +83,7 @@ PEER_PROGRAMS = (
     "sipp",
     "agent.lab.web",
     "agent.lab.codecs",
+    "agent.lab.sshsim",
 )
 
 

@@ -120,6 +120,11 @@ def _alive(connection: BaseConnection) -> bool:
 
 
 def _timeout(exc: NetmikoTimeoutException) -> SshError:
+    # netmiko wraps paramiko's SSHException (a changed host key among them) in its own
+    # timeout exception; the original is its context.
+    inner = exc.__context__
+    if isinstance(inner, paramiko.BadHostKeyException | paramiko.SSHException):
+        return classify(inner)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else "timed out"
     if first.startswith("TCP connection to device failed"):
         return SshError(Result.CONNECTION_ERROR, "TCP connection failed (refused or no route)")
