@@ -62,7 +62,7 @@ class CollectorContext:
     receive_buffer_bytes: int = 4 * 1024 * 1024
     icmp_mode: IcmpMode = "auto"  # agent.settings.ProbeSettings
     ca_file: Path | None = None  # extra CA certificates the TLS probes trust
-    ssh: SshSettings = SshSettings()
+    ssh: SshSettings = field(default_factory=SshSettings)
     known_hosts_file: Path = Path(".state/ssh/known_hosts")  # Settings.known_hosts_file
     backup_dir: Path = Path(".state/configs")  # Settings.backup_dir
     agent_name: str = "netmon"  # who made a backup commit

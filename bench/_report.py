@@ -16,6 +16,7 @@ from typing import Any
 from _common import PassFigures, median_figures
 from _icmp_report import icmp_markdown
 from _sla_report import sla_markdown
+from _ssh_report import ssh_markdown
 from _traps_report import traps_markdown
 
 #: Poller names, in the order they run and are reported.
@@ -30,6 +31,7 @@ OUTAGE_JSON = RESULTS_DIR / "outage.json"
 REQUESTS_JSON = RESULTS_DIR / "snmp_requests.json"
 TRAPS_JSON = RESULTS_DIR / "traps.json"
 SLA_JSON = RESULTS_DIR / "sla.json"
+SSH_JSON = RESULTS_DIR / "ssh_backup.json"
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ def write_results(
             requests=_last_run(REQUESTS_JSON),
             traps=_last_run(TRAPS_JSON),
             sla=_last_run(SLA_JSON),
+            ssh=_last_run(SSH_JSON),
         )
     )
 
@@ -190,6 +193,7 @@ def results_markdown(
     requests: Mapping[str, Any] | None = None,
     traps: dict[str, Any] | None = None,
     sla: dict[str, Any] | None = None,
+    ssh: dict[str, Any] | None = None,
 ) -> str:
     """RESULTS.md: one section per benchmark that has a last run."""
     sections = []
@@ -205,6 +209,8 @@ def results_markdown(
         sections.append(traps_markdown(traps))
     if sla is not None:
         sections.append(sla_markdown(sla))
+    if ssh is not None:
+        sections.append(ssh_markdown(ssh))
     return "\n".join(sections)
 
 

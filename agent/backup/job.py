@@ -134,6 +134,10 @@ def backup_samples(device: Device, outcome: BackupOutcome, timestamp_ns: int) ->
                     "lines_added": outcome.commit.lines_added,
                     "lines_removed": outcome.commit.lines_removed,
                     "commit": outcome.commit.sha,
+                    "summary": (
+                        f"Cấu hình thay đổi: +{outcome.commit.lines_added} "
+                        f"−{outcome.commit.lines_removed} dòng"
+                    ),
                 },
                 timestamp_ns,
             )

@@ -129,15 +129,16 @@ def config_changes(
     """Every commit of the configuration backups (measurement ``config_change``) in range,
     narrowed by the variables of `tags` as the dashboard's panels are.
 
-    The event reads "<lines added><br/><commit>" with the device as its tag: the title is the
-    lines added, the text the commit id, and lines removed stay in the query for the event's
-    data. The device is selected as a column, not grouped by: with a GROUP BY the datasource
-    lists each series' columns again and the text index would point past a row's end.
+    The event reads "<commit><br/>Cấu hình thay đổi: +N −M dòng" with the device as its tag:
+    the title is the commit id, the text the sample's ``summary`` (InfluxQL cannot join
+    strings, so the agent writes the sentence). The device is selected as a column, not
+    grouped by: with a GROUP BY the datasource lists each series' columns again and the text
+    index would point past a row's end.
     """
     where = scope(*tags, extra=extra)
     # InfluxQL from constants and Grafana's $variables only.
-    query = f'SELECT "lines_added", "commit", "lines_removed", "source" FROM "config_change" WHERE {where}'  # noqa: E501, S608
+    query = f'SELECT "commit", "summary", "source" FROM "config_change" WHERE {where}'  # noqa: S608
     target = InfluxQLAnnotationTarget(
-        query, text_column="commit", tags_column="source", title_column="lines_added"
+        query, text_column="summary", tags_column="source", title_column="commit"
     )
     return influxql_annotation(CONFIG_CHANGES, target, colour="purple", enabled=enabled)

@@ -96,7 +96,14 @@ CONFIG_BACKUP = Measurement(
 CONFIG_CHANGE = Measurement(
     name="config_change",
     tags=frozenset({"source"}),
-    fields={"lines_added": INT, "lines_removed": INT, "commit": S},
+    fields={
+        "lines_added": INT,
+        "lines_removed": INT,
+        "commit": S,
+        # "Cấu hình thay đổi: +N −M dòng": the Grafana annotation's text (InfluxQL cannot
+        # build it from the numbers).
+        "summary": S,
+    },
     description="A device's configuration changed: one commit in the backup repository.",
 )
 

@@ -81,7 +81,7 @@ def test_configuration_changes_are_an_annotation_filtered_as_the_panels_are(
     change = schema.get("config_change")
     assert change is not None
     # Text and title from fields, tags from the device: a string, as Grafana splits tags.
-    assert target["textColumn"] == "commit" and change.fields["commit"].name == "STR"
+    assert target["textColumn"] == "summary" and change.fields["summary"].name == "STR"
     assert target["tagsColumn"] == "source" and "source" in change.tags
     assert target["titleColumn"] in change.fields
     # Every variable the annotation names is one of its dashboard's.
@@ -118,8 +118,8 @@ def test_annotation_queries_are_checked_like_panel_queries(
 
     broken = copy.deepcopy(board)
     target = _changes(broken)["target"]
-    target["query"] = target["query"].replace('"lines_added"', '"lines_add"')
-    assert any("'lines_add'" in p for p in dashboard_problems(broken, schema))
+    target["query"] = target["query"].replace('"summary"', '"summry"')
+    assert any("'summry'" in p for p in dashboard_problems(broken, schema))
 
     broken = copy.deepcopy(board)
     _changes(broken)["datasource"] = {"type": "influxdb", "uid": "P951FEA4"}

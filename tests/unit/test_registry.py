@@ -12,7 +12,7 @@ from collectors.snmp import SnmpCollector
 
 def test_entry_points_register_exactly_the_known_collectors() -> None:
     registry = CollectorRegistry.from_entry_points()
-    assert registry.names() == ["http", "ping", "sip", "snmp", "tcp", "vc"]
+    assert registry.names() == ["http", "ping", "sip", "snmp", "ssh", "tcp", "vc"]
     assert registry.config_model("snmp") is SnmpCollector.config_model
 
 

@@ -20,9 +20,8 @@ from pydantic import ValidationError
 from agent.collector import CollectorContext, PolledCollector, Target
 from agent.results import Result
 from agent.schema import base_schema
-from collectors.ssh.collector import SshCollector
+from collectors.ssh.collector import SshCollector, poll_commands
 from collectors.ssh.config import SshConfig
-from collectors.ssh.collector import poll_commands
 from collectors.ssh.session import Device, SshError
 
 PASSWORD = "Lab-Ssh-Pass-8841"
