@@ -36,13 +36,15 @@ def ssh_markdown(doc: dict[str, Any]) -> str:
             "(README + one per device + the one change)",
             "",
             "| run | devices ok | commits | wall s | CPU s | simulator CPU s | "
-            "device p50 s | device max s |",
+            "fetch p50 s | fetch max s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
             row("bare netmiko (connect, show running-config, disconnect)", result["netmiko"]),
             row("netmon backup, first", result["netmon_first"]),
             row("netmon backup, one device changed", result["netmon_one_change"]),
             row("netmon backup, unchanged", result["netmon_unchanged"]),
             "",
+            "fetch = per device after the login: the command's output (netmon: also the "
+            "stripping and the commit). "
             "CPU = this process (netmiko, paramiko, secret stripping) plus its git children; "
             "the simulator's CPU is apart. Both compete for the same 2 cores, and the simulator "
             "echoes input one byte at a time, so the wall times are mostly the simulator's; "

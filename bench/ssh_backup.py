@@ -13,7 +13,8 @@
    - *unchanged*: no commit.
 4. Figures per run: wall time; CPU-seconds of this process (``getrusage``: netmiko, paramiko,
    stripping, the git children's too via RUSAGE_CHILDREN) and of the simulator process apart
-   (``/proc/PID/stat``); per-device time p50/max; ratios netmon/netmiko for wall and CPU.
+   (``/proc/PID/stat``); per device, the time after the login (the fetch; for netmon also
+   stripping and the commit) p50/max; ratios netmon/netmiko for wall and CPU.
 
 Both sides run on the same 2 cores as the simulator, which echoes input one byte at a time
 (10 ms per byte), so absolute times are the simulator's as much as ours; the ratio is the
@@ -83,7 +84,6 @@ def bare_netmiko(devices: list[dict[str, Any]], workers: int, server: int) -> di
     from netmiko import ConnectHandler
 
     def fetch(device: dict[str, Any]) -> tuple[float, bool]:
-        started = time.monotonic()
         connection = ConnectHandler(
             device_type="cisco_ios",
             host=device["address"],
@@ -95,10 +95,12 @@ def bare_netmiko(devices: list[dict[str, Any]], workers: int, server: int) -> di
             use_keys=False,
         )
         try:
+            started = time.monotonic()
             text = connection.send_command(COMMAND, read_timeout=60)
+            elapsed = time.monotonic() - started
         finally:
             connection.disconnect()
-        return time.monotonic() - started, "hostname" in str(text)
+        return elapsed, "hostname" in str(text)
 
     cpu0, server0, wall0 = cpu_now(), cpu_seconds(server), time.monotonic()
     with ThreadPoolExecutor(workers) as pool:
@@ -118,17 +120,22 @@ def netmon_backup(
     devices: list[Device], workers: int, repo: ConfigRepo, work: Path, server: int
 ) -> dict[str, Any]:
     async def all_devices() -> list[tuple[float, BackupOutcome]]:
-        sessions = SshSessions(workers=workers, known_hosts=work / "known_hosts")
+        # As `netmon backup` does: one visit per device, logged out when done.
+        sessions = SshSessions(workers=workers, known_hosts=work / "known_hosts", max_sessions=0)
 
         async def one(device: Device) -> tuple[float, BackupOutcome]:
+            def job(connection: Any) -> tuple[float, BackupOutcome]:
+                # Timed in the worker after the login, as the peer's fetch is.
+                begun = time.monotonic()
+                outcome = run_backup(connection, device, repo, "bench")
+                return time.monotonic() - begun, outcome
+
             started = time.monotonic()
             try:
-                outcome, _ = await sessions.run(
-                    device, lambda c: run_backup(c, device, repo, "bench"), 120.0
-                )
+                (elapsed, outcome), _ = await sessions.run(device, job, 120.0)
             except SshError as exc:
-                outcome = BackupOutcome(exc.result, 0.0, error=str(exc))
-            return time.monotonic() - started, outcome
+                return time.monotonic() - started, BackupOutcome(exc.result, 0.0, error=str(exc))
+            return elapsed, outcome
 
         try:
             return list(await asyncio.gather(*(one(d) for d in devices)))

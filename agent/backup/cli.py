@@ -86,7 +86,10 @@ async def _backup_all(
     settings: Settings, hosts: list[Host], workers: int
 ) -> list[tuple[Host, BackupOutcome]]:
     sessions = SshSessions(
-        workers=workers, known_hosts=settings.known_hosts_file, host_keys=settings.ssh.host_keys
+        workers=workers,
+        known_hosts=settings.known_hosts_file,
+        host_keys=settings.ssh.host_keys,
+        max_sessions=0,  # each device once: log out when its backup is done
     )
     repo = ConfigRepo(settings.backup_dir)
 

@@ -8,7 +8,8 @@ on the event loop (DESIGN §4). What this module guarantees:
 - **Session reuse**: a device's session stays open between polls while its transport is
   active, so a poll every minute does not log in every minute (logins fill device logs and
   cost seconds on slow CPUs). Sessions idle longer than ``idle_close_s`` are closed, and at
-  most ``max_sessions`` are kept (the least recently used goes first).
+  most ``max_sessions`` are kept (the least recently used goes first); with 0, every job
+  logs out when it is done (``netmon backup``, which visits each device once).
 - **A hard deadline**: netmiko's own timeouts stack up (connect + banner + auth + every read,
   20 s and more at a prompt that never comes), and closing its socket from another thread
   does not wake it (it polls ``recv_ready()``). At the deadline the channel is detached and the
@@ -82,10 +83,11 @@ class Device:
 
 
 class _AcceptNew(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
-    """Record a device's first host key in the known_hosts file (appending, under a lock)."""
+    """Record a device's first host key: in the shared keys and the known_hosts file."""
 
-    def __init__(self, path: Path, lock: threading.Lock) -> None:
+    def __init__(self, path: Path, keys: paramiko.HostKeys, lock: threading.Lock) -> None:
         self._path = path
+        self._keys = keys
         self._lock = lock
 
     def missing_host_key(
@@ -93,6 +95,7 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
     ) -> None:
         entry = paramiko.hostkeys.HostKeyEntry([hostname], key)
         with self._lock:
+            self._keys.add(hostname, key.get_name(), key)
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._path.open("a", encoding="ascii") as known:
                 known.write(entry.to_line())
@@ -198,12 +201,17 @@ class SshSessions:
     ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssh")
         self._known_hosts = known_hosts
-        self._host_keys = host_keys
+        self._policy = host_keys
         self._max_sessions = max_sessions
         self._idle_close_s = idle_close_s
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._sessions_lock = threading.Lock()
         self._known_hosts_lock = threading.Lock()
+        # Parsed once and shared by every connection: netmiko would parse the whole file at
+        # each login (200 devices: 40,000 key parses, ~4 CPU-seconds per round of logins).
+        self._host_keys = paramiko.HostKeys()
+        if known_hosts.is_file():
+            self._host_keys.load(str(known_hosts))
         self._device_locks: dict[str, asyncio.Lock] = {}
         self.stats = SessionStats()
 
@@ -272,6 +280,9 @@ class SshSessions:
             self._discard(session.connection)
             raise classify(exc) from None
         session.last_used = time.monotonic()
+        if self._max_sessions == 0:  # one-shot use (netmon backup): log out at once
+            self._disconnect_all([session])
+            return value, reused
         with self._sessions_lock:
             self._sessions[device.host] = session
             self._sessions.move_to_end(device.host)
@@ -321,15 +332,22 @@ class SshSessions:
             banner_timeout=config.connect_timeout_s,
             read_timeout_override=config.command_timeout_s,
             system_host_keys=False,
-            alt_host_keys=True,
-            alt_key_file=str(self._known_hosts),
-            ssh_strict=self._host_keys == "strict",
+            alt_host_keys=False,  # the shared, parsed keys instead (_client)
+            ssh_strict=self._policy == "strict",
             auto_connect=False,
             **login,
         )
-        if self._host_keys == "accept-new":
-            connection.key_policy = _AcceptNew(self._known_hosts, self._known_hosts_lock)
+        connection._get_ssh_client_instance = self._client  # type: ignore[method-assign]
+        if self._policy == "accept-new":
+            connection.key_policy = _AcceptNew(
+                self._known_hosts, self._host_keys, self._known_hosts_lock
+            )
         return connection
+
+    def _client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        client._host_keys = self._host_keys  # paramiko reads (and our policy adds) here
+        return client
 
     def _discard(self, connection: BaseConnection) -> None:
         try:
