@@ -294,6 +294,11 @@ class Agent:
         snmp_stats: Any = getattr(snmp, "stats", None)
         if snmp_stats is not None:
             readings.extend(snmp_readings(snmp_stats))
+        for collector in self.collectors.values():
+            # Optional in the collector contract: a collector's own counters for /metrics.
+            own = getattr(collector, "readings", None)
+            if callable(own):
+                readings.extend(own())
         self.metrics.add_readings(readings)
         for check in self.collectors:
             count = sum(1 for t in self.scheduler.targets if t.check == check)

@@ -18,6 +18,7 @@ device itself (``timeout``, the session cut off) before the scheduler has to aba
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from agent.collector import CollectorContext, Target
 from agent.failurelog import FailureLog
 from agent.results import Result
 from agent.samples import FieldValue, Sample
+from agent.selfmetrics import StatsReading
 from collectors.ssh.commands import CliCommand, commands_for
 from collectors.ssh.config import SshConfig
 from collectors.ssh.parse import ParseError, parse
@@ -96,6 +98,7 @@ class SshCollector:
         self._agent_name = context.agent_name
         self._last_backup: dict[str, float] = {}
         self._last_sweep = time.monotonic()
+        self._sweep: asyncio.Task[int] | None = None  # kept: a task nobody holds may vanish
         self._failures = FailureLog(log)
         self.stats = SshStats()
 
@@ -120,8 +123,9 @@ class SshCollector:
         due = self.backup_due(target)
         self.stats.polls += 1
         if started - self._last_sweep >= _SWEEP_EVERY_S:
+            # In the background: with every worker busy, a sweep must not delay this poll.
             self._last_sweep = started
-            await self.sessions.close_idle()
+            self._sweep = asyncio.create_task(self.sessions.close_idle(), name="ssh-sweep")
         deadline = max(target.timeout_s - _MARGIN_S, target.timeout_s / 2)
 
         def job(connection: BaseConnection) -> _PollResult:
@@ -242,7 +246,60 @@ class SshCollector:
     async def close_idle(self) -> int:
         return await self.sessions.close_idle()
 
+    def readings(self) -> list[StatsReading]:
+        """Counters for /metrics (the agent reads them at scrape time)."""
+        stats, sessions = self.stats, self.sessions.stats
+        return [
+            StatsReading(
+                "netmon_ssh_commands_failed",
+                "CLI commands a device refused or whose output did not parse (counted, logged)",
+                "counter",
+                lambda: stats.commands_failed,
+            ),
+            StatsReading(
+                "netmon_ssh_logins", "SSH logins (new sessions)", "counter", lambda: sessions.logins
+            ),
+            StatsReading(
+                "netmon_ssh_session_reuses",
+                "Polls that ran on an open session instead of logging in",
+                "counter",
+                lambda: sessions.reuses,
+            ),
+            StatsReading(
+                "netmon_ssh_cut_offs",
+                "Sessions cut off at their deadline (a device stuck at a prompt)",
+                "counter",
+                lambda: sessions.cut_offs,
+            ),
+            StatsReading(
+                "netmon_ssh_open_sessions",
+                "SSH sessions kept open for the next poll",
+                "gauge",
+                lambda: self.sessions.open_sessions,
+            ),
+            StatsReading(
+                "netmon_config_backups",
+                "Configuration backups attempted",
+                "counter",
+                lambda: stats.backups,
+            ),
+            StatsReading(
+                "netmon_config_backups_failed",
+                "Configuration backups that failed (device, stripping check or repository)",
+                "counter",
+                lambda: stats.backups_failed,
+            ),
+            StatsReading(
+                "netmon_config_changes",
+                "Configuration changes committed to the backup repository",
+                "counter",
+                lambda: stats.config_changes,
+            ),
+        ]
+
     async def close(self) -> None:
+        if self._sweep is not None and not self._sweep.done():
+            await asyncio.wait({self._sweep}, timeout=5.0)
         await self.sessions.close()
 
 
