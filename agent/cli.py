@@ -41,11 +41,18 @@ def setup_logging(level: str) -> None:
     # pysnmp and asyncio are chatty at INFO; their warnings still show.
     for noisy in ("pysnmp", "asyncio", "httpx", "ansible_runner"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # paramiko logs an ERROR for every peer that resets the connection as it logs out (many
+    # network CLIs do); the SSH collector reports each real failure itself, as a sample.
+    logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
 
 
-def _fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> None:
+    """Print `message` as netmon's one-line error and exit with `code` (the sub-commands too)."""
     click.echo(f"netmon: {message}", err=True)
     sys.exit(code)
+
+
+_fail = fail
 
 
 class CliState:

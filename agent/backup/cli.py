@@ -33,6 +33,7 @@ from agent.cli import (
     EXIT_OK,
     EXIT_USAGE,
     CliState,
+    fail,
     inventory_option,
     pass_state,
     setup_logging,
@@ -45,11 +46,6 @@ from agent.samples import Sample
 from agent.settings import Settings
 from collectors.ssh.config import SshConfig
 from collectors.ssh.session import Device, SshError, SshSessions
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"netmon: {message}", err=True)
-    sys.exit(code)
 
 
 def select_hosts(inventory: Inventory, limit: str | None) -> list[Host]:
@@ -168,7 +164,7 @@ def backup(
     hosts = select_hosts(inventory, limit)
     if not hosts:
         what = f" matching {limit!r}" if limit else ""
-        _fail(f"no host with ssh backup{what} in {inventory.source}", EXIT_INVALID)
+        fail(f"no host with ssh backup{what} in {inventory.source}", EXIT_INVALID)
     results = asyncio.run(_backup_all(settings, hosts, workers or settings.ssh.workers))
     samples: list[Sample] = []
     for host, outcome in results:
@@ -209,7 +205,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 def _repo(state: CliState) -> ConfigRepo:
     directory = state.settings.backup_dir
     if not (directory / ".git").is_dir():
-        _fail(f"no backup repository at {directory} (run `netmon backup` first)", EXIT_USAGE)
+        fail(f"no backup repository at {directory} (run `netmon backup` first)", EXIT_USAGE)
     return ConfigRepo(directory)
 
 
@@ -226,7 +222,7 @@ def diff(state: CliState, host: str, since: str | None) -> None:
     try:
         text = _repo(state).diff(host, when)
     except (RepoError, KeyError) as exc:
-        _fail(str(exc).strip("'\""), EXIT_USAGE)
+        fail(str(exc).strip("'\""), EXIT_USAGE)
     if not text:
         scope = f"since {when.isoformat(timespec='minutes')}" if when else "(one backup only)"
         click.echo(f"{host}: no change {scope}", err=True)
@@ -244,7 +240,7 @@ def history(state: CliState, host: str, since: str | None) -> None:
     try:
         entries = _repo(state).history(host, when)
     except (RepoError, KeyError) as exc:
-        _fail(str(exc).strip("'\""), EXIT_USAGE)
+        fail(str(exc).strip("'\""), EXIT_USAGE)
     for entry in entries:
         click.echo(
             f"{entry.when.astimezone().isoformat(timespec='seconds')}  {entry.sha[:10]}  "
