@@ -159,16 +159,20 @@ class ConfigRepo:
         return self._run(args).stdout.decode("utf-8", "replace")
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, on: Path | None = None) -> Iterator[None]:
         """Hold the thread lock and the cross-process flock (polled, so a stuck peer becomes a
-        RepoError instead of a hang)."""
+        RepoError instead of a hang); `on`: the file or directory to flock (default
+        ``.git/netmon.lock``; before ``.git`` exists, the repository's directory)."""
         deadline = time.monotonic() + self._lock_timeout_s
         if not self._thread_lock.acquire(timeout=self._lock_timeout_s):
             raise RepoError(f"backup repository {self.path} busy (thread lock)")
         try:
-            lock_path = self.path / ".git" / "netmon.lock"
+            lock_path = on or self.path / ".git" / "netmon.lock"
             try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                if lock_path.is_dir():
+                    fd = os.open(lock_path, os.O_RDONLY)
+                else:
+                    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
                 raise RepoError(f"cannot open {lock_path}: {exc.strerror}") from exc
             try:
@@ -201,8 +205,11 @@ class ConfigRepo:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RepoError(f"cannot create backup repository {self.path}: {exc.strerror}") from exc
-        if not (self.path / ".git").exists():
-            self._run(["init", "-q", "-b", "main"])
+        # Two workers (or the agent and `netmon backup`) may both find no repository: one
+        # `git init` at a time, or they trip over each other's template files.
+        with self._locked(on=self.path):
+            if not (self.path / ".git").exists():
+                self._run(["init", "-q", "-b", "main"])
         with self._locked():
             has_head = self._run(["rev-parse", "-q", "--verify", "HEAD"], ok_codes=(0, 1))
             if has_head.returncode != 0:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -243,9 +242,6 @@ class SshCollector:
         tags = {"source": device.host, "platform": device.platform, "result": result.tag}
         return Sample(SSH.name, tags, fields, timestamp)
 
-    async def close_idle(self) -> int:
-        return await self.sessions.close_idle()
-
     def readings(self) -> list[StatsReading]:
         """Counters for /metrics (the agent reads them at scrape time)."""
         stats, sessions = self.stats, self.sessions.stats
@@ -301,8 +297,3 @@ class SshCollector:
         if self._sweep is not None and not self._sweep.done():
             await asyncio.wait({self._sweep}, timeout=5.0)
         await self.sessions.close()
-
-
-def samples_named(samples: Sequence[Sample], measurement: str) -> list[Sample]:
-    """The samples of one measurement (for the CLI and tests)."""
-    return [sample for sample in samples if sample.measurement == measurement]

@@ -70,6 +70,9 @@ def test_a_shaped_link_is_measured_within_tolerances_derived_from_its_settings(
     allowance = 3.0  # ms: loopback, veth and the event loop's own latency
     assert abs(stats.avg_ms - delay_ms) <= 4 * spread / math.sqrt(stats.received) + allowance, how
     assert stats.min_ms >= delay_ms - jitter_ms, how
-    assert abs(stats.stddev_ms - spread) <= 4 * spread * math.sqrt(0.2 / n) + 1.0, how
+    # The same allowance for the spread: on 2 busy cores the userspace TUN shaper (used when
+    # the kernel has no netem) is sometimes descheduled, and one packet 10 ms late moves the
+    # standard deviation by more than 1 ms (seen in CI: stddev 1.64 ms, jitter 1.09 ms).
+    assert abs(stats.stddev_ms - spread) <= 4 * spread * math.sqrt(0.2 / n) + allowance, how
     # Mean |difference| of two independent uniforms of width 2J is 2J / 3 (RFC 3393 IPDV).
-    assert abs(stats.jitter_ms - 2 * jitter_ms / 3) <= 0.25 * (2 * jitter_ms / 3) + 1.0, how
+    assert abs(stats.jitter_ms - 2 * jitter_ms / 3) <= 0.25 * (2 * jitter_ms / 3) + allowance, how

@@ -262,3 +262,21 @@ def test_missing_objects_is_a_repo_error(repo: ConfigRepo) -> None:
         obj.unlink()
     with pytest.raises(RepoError, match="failed"):
         repo.show("r1")
+
+
+def test_the_first_backups_of_several_workers_create_the_repository_once(tmp_path: Path) -> None:
+    # No init() beforehand: as in `netmon backup` on a fresh state directory, every worker's
+    # first commit finds no repository. Several rounds, since a race needs its moment.
+    for round_ in range(5):
+        fresh = ConfigRepo(tmp_path / f"configs-{round_}")
+        with ThreadPoolExecutor(8) as pool:
+            commits = list(
+                pool.map(
+                    lambda n, repo=fresh: repo.commit_device(
+                        f"rt-{n}", f"hostname rt-{n}\n", message="m"
+                    ),
+                    range(8),
+                )
+            )
+        assert all(commit is not None for commit in commits)
+        assert sorted(fresh.hosts()) == [f"rt-{n}" for n in range(8)]
