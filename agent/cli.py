@@ -7,7 +7,6 @@ inventory (nothing was started) · 4 a lab process could not be started.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import sys
@@ -210,13 +209,10 @@ def poll(state: CliState, host: str, inventory_path: Path | None, output_format:
     inventory = state.inventory(inventory_path)
     found = _find_host(inventory, host)
     schema = base_schema()
-    # A backup commits to the repository; `poll` writes nothing, so it leaves backups out.
-    if "ssh" in found.checks:
-        checks = dict(found.checks)
-        checks["ssh"] = checks["ssh"].model_copy(update={"backup": False})
-        found = dataclasses.replace(found, checks=checks)
     one_host = Inventory(inventory.source, {found.name: found})
-    collectors = make_collectors(settings, CollectorRegistry.from_entry_points(), one_host, schema)
+    collectors = make_collectors(
+        settings, CollectorRegistry.from_entry_points(), one_host, schema, read_only=True
+    )
     collected: list[Sample] = []
 
     def keep(target: Any, samples: list[Sample]) -> None:

@@ -66,6 +66,8 @@ class CollectorContext:
     known_hosts_file: Path = Path(".state/ssh/known_hosts")  # Settings.known_hosts_file
     backup_dir: Path = Path(".state/configs")  # Settings.backup_dir
     agent_name: str = "netmon"  # who made a backup commit
+    #: A one-off run that must leave nothing behind (`netmon poll`): no backup commits.
+    read_only: bool = False
 
 
 @runtime_checkable

@@ -96,7 +96,12 @@ def make_buffer(settings: Settings) -> LineBuffer:
 
 
 def make_collectors(
-    settings: Settings, registry: CollectorRegistry, inventory: Inventory, schema: SchemaRegistry
+    settings: Settings,
+    registry: CollectorRegistry,
+    inventory: Inventory,
+    schema: SchemaRegistry,
+    *,
+    read_only: bool = False,
 ) -> dict[str, PolledCollector]:
     context = CollectorContext(
         schema=schema,
@@ -107,6 +112,7 @@ def make_collectors(
         known_hosts_file=settings.known_hosts_file,
         backup_dir=settings.backup_dir,
         agent_name=settings.agent_name,
+        read_only=read_only,
     )
     needed = sorted({target.check for target in inventory.targets()})
     return {name: registry.create(name, context) for name in needed}

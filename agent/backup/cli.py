@@ -39,7 +39,6 @@ from agent.cli import (
     setup_logging,
 )
 from agent.inventory.model import Host, Inventory
-from agent.output.lineprotocol import serialize
 from agent.pipeline import add_inventory_tags
 from agent.results import Result
 from agent.samples import Sample
@@ -123,10 +122,9 @@ def _line(host: Host, outcome: BackupOutcome) -> str:
 def _write_samples(state: CliState, samples: list[Sample]) -> bool:
     from agent.sla.influx import InfluxClient, InfluxQueryError
 
-    lines = [line for sample in samples if (line := serialize(sample)) is not None]
     try:
         with InfluxClient(state.settings.influxdb) as client:
-            client.write(lines, precision="ns")
+            client.write_samples(samples)
     except InfluxQueryError as exc:
         click.echo(
             f"netmon: the backups are committed, but their samples were not written: {exc}",

@@ -57,7 +57,8 @@ def backup_command(device: Device) -> tuple[str, bool]:
     return recipe.command, recipe.needs_enable
 
 
-def _fetch(connection: BaseConnection, device: Device) -> str:
+def _fetch(connection: BaseConnection, device: Device) -> tuple[str, str]:
+    """(the command sent, the configuration it printed)."""
     command, needs_enable = backup_command(device)
     enable = needs_enable and device.config.credential.enable_secret is not None
     if enable and not connection.check_enable_mode():
@@ -71,7 +72,7 @@ def _fetch(connection: BaseConnection, device: Device) -> str:
         raise SshError(
             Result.BAD_RESPONSE, f"the device did not print a configuration for {command!r}{hint}"
         )
-    return text
+    return command, text
 
 
 def run_backup(
@@ -83,7 +84,8 @@ def run_backup(
     layer to classify; everything about the configuration itself is an outcome.
     """
     started = time.monotonic()
-    text = scrub(device.platform, _fetch(connection, device))
+    command, raw = _fetch(connection, device)
+    text = scrub(device.platform, raw)
     elapsed = time.monotonic() - started
     lines = text.count("\n")
     found = leaked(text, device.config.secrets())
@@ -102,7 +104,6 @@ def run_backup(
             lines,
             error=f"a known secret survived secret stripping (line {where}): not stored",
         )
-    command, _ = backup_command(device)
     commit = repo.commit_device(
         device.host,
         text,

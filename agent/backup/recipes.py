@@ -25,15 +25,12 @@ class BackupRecipe:
     command: the CLI command printing the running configuration; ``None`` means the platform
         has no sensible default and the operator must configure one per device (linux).
     needs_enable: the command needs privileged mode (Cisco ``enable``).
-    disable_paging: a command that turns the pager off first, or ``None`` when the SSH library
-        already handles paging (netmiko does for every platform here) or the command never pages.
-    file_suffix: how the stored file would be named by the vendor's own tools; informational.
+
+    Paging needs nothing here: netmiko turns the pager off for every platform at login.
     """
 
     command: str | None
     needs_enable: bool
-    disable_paging: str | None = None
-    file_suffix: str = ".cfg"
 
 
 RECIPES: Mapping[Platform, BackupRecipe] = MappingProxyType(
@@ -42,14 +39,12 @@ RECIPES: Mapping[Platform, BackupRecipe] = MappingProxyType(
         "huawei_vrp": BackupRecipe("display current-configuration", needs_enable=False),
         # Hierarchical output keeps Junos's own "## SECRET-DATA" markers, which scrub() relies
         # on first; "| display set" drops them. "display omit" also shows apply-flags omit parts.
-        "juniper_junos": BackupRecipe(
-            "show configuration | display omit", needs_enable=False, file_suffix=".conf"
-        ),
+        "juniper_junos": BackupRecipe("show configuration | display omit", needs_enable=False),
         # RouterOS 7 hides sensitive values unless "show-sensitive" is given; scrub() is the
         # safety net for RouterOS 6 and for values 7 does not consider sensitive.
-        "mikrotik_routeros": BackupRecipe("/export", needs_enable=False, file_suffix=".rsc"),
+        "mikrotik_routeros": BackupRecipe("/export", needs_enable=False),
         # No default: what a Linux box's "configuration" is depends on its role
         # (e.g. "cat /etc/frr/frr.conf" for an FRR router).
-        "linux": BackupRecipe(None, needs_enable=False, file_suffix=".conf"),
+        "linux": BackupRecipe(None, needs_enable=False),
     }
 )

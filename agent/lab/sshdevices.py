@@ -13,17 +13,14 @@ pauses exactly its devices (as agent.lab.province does for snmpsim).
 
 from __future__ import annotations
 
-import json
-import socket
-import sys
-import time
 from pathlib import Path
 from string import Template
 from typing import Any
 
 from agent.backup.recipes import RECIPES
 from agent.inventory.model import Host
-from agent.lab.process import LabPeer, LabProcessError, ensure_free, log_tail, open_private
+from agent.lab.process import LabProcessError
+from agent.lab.sshsim import SimulatedDevices
 from collectors.ssh.commands import PLATFORM_COMMANDS
 from collectors.ssh.config import PasswordLogin, SshConfig
 from collectors.ssh.platforms import Platform
@@ -63,22 +60,31 @@ def running_config(platform: Platform, hostname: str) -> str:
     return template.safe_substitute(hostname=hostname)
 
 
+def simulated_commands(
+    platform: Platform, config_file: Path, backup_command: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """A device's commands for the simulator (agent.lab.sshsim): the recordings, and its backup
+    command answered from `config_file` (re-read at every run, so rewriting it is a change)."""
+    commands: dict[str, dict[str, Any]] = {
+        line: {"text": text} for line, text in recorded_commands(platform).items()
+    }
+    backup = backup_command or RECIPES[platform].command
+    if backup is not None:
+        commands[backup] = {"file": str(config_file)}
+    return commands
+
+
 def device_spec(host: Host, config_dir: Path) -> dict[str, Any]:
-    """The simulator's spec of one lab host (agent.lab.sshsim), its config file written."""
+    """The simulator's spec of one lab host, its configuration file written if missing (a
+    change made during the lab's run survives a restart)."""
     config = host.checks["ssh"]
     assert isinstance(config, SshConfig)
     credential = config.credential
     if not isinstance(credential, PasswordLogin):
         raise LabProcessError(f"{host.name}: the lab's SSH devices take password logins only")
-    commands: dict[str, dict[str, Any]] = {
-        line: {"text": text} for line, text in recorded_commands(config.platform).items()
-    }
-    backup = config.backup_command or RECIPES[config.platform].command
-    if backup is not None:
-        path = config_dir / f"{host.name}.cfg"
-        if not path.exists():  # a change made during the lab's run survives a restart
-            path.write_text(running_config(config.platform, host.name), encoding="utf-8")
-        commands[backup] = {"file": str(path)}
+    path = config_dir / f"{host.name}.cfg"
+    if not path.exists():
+        path.write_text(running_config(config.platform, host.name), encoding="utf-8")
     return {
         "name": host.name,
         "platform": config.platform,
@@ -89,49 +95,21 @@ def device_spec(host: Host, config_dir: Path) -> dict[str, Any]:
         "enable_password": (
             credential.enable_secret.reveal() if credential.enable_secret is not None else None
         ),
-        "commands": commands,
+        "commands": simulated_commands(config.platform, path, config.backup_command),
     }
 
 
-class LabSshDevices(LabPeer):
-    """One simulator process serving `hosts` (all with the ssh check, on loopback)."""
+class LabSshDevices(SimulatedDevices):
+    """One simulator process serving `hosts` (all with the ssh check, on loopback); their
+    configurations live in ``<state_dir>/configs/HOST.cfg``."""
 
     def __init__(self, state_dir: Path, hosts: list[Host]) -> None:
-        self.state_dir = state_dir
+        super().__init__(work_dir=state_dir, start_timeout=START_TIMEOUT_S)
         self.hosts = sorted(hosts, key=lambda h: h.name)
         self.config_dir = state_dir / "configs"
-
-    @property
-    def spec_path(self) -> Path:
-        return self.state_dir / "sshsim.json"
-
-    @property
-    def log_path(self) -> Path:
-        return self.state_dir / "sshsim.log"
-
-    def config_file(self, host: str) -> Path:
-        return self.config_dir / f"{host}.cfg"
 
     def launch(self) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
         devices = [device_spec(host, self.config_dir) for host in self.hosts]
-        for device in devices:
-            ensure_free((device["address"], device["port"]), socket.SOCK_STREAM)
-        with open_private(self.spec_path) as out:  # the devices' passwords are in it
-            out.write(json.dumps({"host_key_file": None, "devices": devices}).encode())
-        self._spawn(
-            [sys.executable, "-m", "agent.lab.sshsim", str(self.spec_path)],
-            self.log_path,
-            self.state_dir,
-        )
-
-    def wait_ready(self) -> None:
-        started = time.monotonic()
-        while "\nready " not in "\n" + self.log_path.read_text(errors="replace"):
-            if not self.running or time.monotonic() - started > START_TIMEOUT_S:
-                self.stop()
-                raise LabProcessError(
-                    f"the lab's SSH devices did not start; {self.log_path}:\n"
-                    + log_tail(self.log_path)
-                )
-            time.sleep(0.05)
+        self.spec = {"host_key_file": None, "devices": devices}
+        super().launch()

@@ -39,7 +39,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,15 +48,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-from agent.lab.process import (
-    LabProcessError,
-    ensure_free,
-    log_tail,
-    open_private,
-    stop_process,
-)
+from agent.lab.process import LabPeer, LabProcessError, ensure_free, log_tail, open_private
 
 PLATFORMS = ("cisco_ios", "huawei_vrp", "juniper_junos", "mikrotik_routeros", "linux")
 MIKROTIK_USERNAME_SUFFIX = "+ct511w4098h"  # netmiko's RouterOS driver appends it
@@ -345,15 +338,14 @@ def serve(spec_path: Path) -> None:
 # --- the owner's side ---------------------------------------------------------------------
 
 
-class SimulatedDevices:
-    """The simulator as a child process: ``start(spec)``, ``stop()``, or use it with ``with``.
+class SimulatedDevices(LabPeer):
+    """The simulator as a lab peer (agent.lab.process): ``start(spec)``, ``stop()``, or ``with``.
 
     `spec` is a dict or a JSON file (see the module's docstring). With a dict, the spec is
     written under `work_dir` (default: a temporary directory, removed by ``stop``), where
-    the process's log ``sshsim.log`` also lives.
+    the process's log ``sshsim.log`` also lives. As a lab peer it can be paused and resumed
+    (an ``unreachable`` fault).
     """
-
-    stop_grace_s = 5.0
 
     def __init__(
         self,
@@ -365,27 +357,30 @@ class SimulatedDevices:
         self.spec = spec
         self.work_dir = work_dir
         self.start_timeout = start_timeout
-        self._process: subprocess.Popen[bytes] | None = None
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
 
     @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+    def log_path(self) -> Path:
+        return self._dir() / "sshsim.log"
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    def _dir(self) -> Path:
+        if self.work_dir is None and self._temporary is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="netmon-sshsim-")
+        return self.work_dir or Path(self._temporary.name)  # type: ignore[union-attr]
 
     def start(self, spec: Path | Spec | None = None) -> None:
         """Launch the simulator and return once every device listens (LabProcessError if not)."""
-        spec = spec if spec is not None else self.spec
-        if spec is None:
-            raise ValueError("no spec: give one to SimulatedDevices() or to start()")
+        if spec is not None:
+            self.spec = spec
         if self.running:
             raise LabProcessError("the SSH simulator is already running")
-        if self.work_dir is None:
-            self._temporary = tempfile.TemporaryDirectory(prefix="netmon-sshsim-")
-        work_dir = self.work_dir or Path(self._temporary.name)  # type: ignore[union-attr]
+        super().start()
+
+    def launch(self) -> None:
+        spec = self.spec
+        if spec is None:
+            raise ValueError("no spec: give one to SimulatedDevices() or to start()")
+        work_dir = self._dir()
         work_dir.mkdir(parents=True, exist_ok=True)
         for device in load_spec(spec)[1]:  # a bad spec or a taken port fails here, and clearly
             # (FakeNOS binds with SO_REUSEPORT: a second simulator on a port would not fail)
@@ -396,46 +391,29 @@ class SimulatedDevices:
             spec_path = work_dir / "sshsim.json"
             with open_private(spec_path) as out:  # it holds the devices' passwords
                 out.write(json.dumps(spec, indent=1).encode())
-        log_path = work_dir / "sshsim.log"
-        with open_private(log_path) as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "agent.lab.sshsim", str(spec_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_ready(log_path)
+        self._spawn(
+            [sys.executable, "-m", "agent.lab.sshsim", str(spec_path)], self.log_path, work_dir
+        )
 
-    def _wait_ready(self, log_path: Path) -> None:
-        assert self._process is not None
+    def wait_ready(self) -> None:
         started = time.monotonic()
-        while "\nready " not in "\n" + log_path.read_text(errors="replace"):
-            status, waited = self._process.poll(), time.monotonic() - started
+        while "\nready " not in "\n" + self.log_path.read_text(errors="replace"):
+            status = self._process.poll() if self._process is not None else -1
+            waited = time.monotonic() - started
             if status is not None or waited > self.start_timeout:
                 why = f"exited with status {status}" if status is not None else "is not ready"
-                message = f"SSH simulator {why} after {waited:.1f} s; {log_path}:\n"
-                message += log_tail(log_path)
+                message = f"SSH simulator {why} after {waited:.1f} s; {self.log_path}:\n"
+                message += log_tail(self.log_path)
                 self.stop()
                 raise LabProcessError(message)
             time.sleep(0.05)
 
     def stop(self) -> None:
         """SIGTERM, SIGKILL after `stop_grace_s`; removes the temporary directory."""
-        process, self._process = self._process, None
-        if process is not None:
-            stop_process(process, self.stop_grace_s)
+        super().stop()
         if self._temporary is not None:
             self._temporary.cleanup()
             self._temporary = None
-
-    def __enter__(self) -> Self:
-        if self.spec is not None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import click
 
 from agent.cli import EXIT_FAILED, EXIT_INVALID, EXIT_USAGE, CliState, inventory_option, pass_state
 from agent.inventory.model import Inventory
-from agent.output.lineprotocol import serialize
 from agent.settings import SettingsError
 from agent.sla.build import (
     Selection,
@@ -248,17 +247,12 @@ def _count(subjects: int) -> str:
 def _write_back(
     state: CliState, inventory: Inventory, subjects: list[Subject], period: Period, start: int
 ) -> None:
-    lines = [
-        line
-        for sample in sla_samples(subjects, period.label, start, inventory)
-        if (line := serialize(sample)) is not None
-    ]
     try:
         with InfluxClient(state.settings.influxdb) as client:
-            client.write(lines, precision="ns")
+            written = client.write_samples(sla_samples(subjects, period.label, start, inventory))
     except InfluxQueryError as exc:
         _fail(str(exc), EXIT_FAILED)
-    click.echo(f"wrote {len(lines)} sla samples for {period.label}", err=True)
+    click.echo(f"wrote {written} sla samples for {period.label}", err=True)
 
 
 @sla.command("status")

@@ -11,13 +11,14 @@ import json
 import logging
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx
 
 from agent.output.lineprotocol import serialize
 from agent.output.transports import checked_base_url, server_message, ssl_context
+from agent.samples import Sample
 from agent.secret import Secret
 from agent.settings import InfluxSettings
 from agent.sla.combine import from_samples
@@ -127,6 +128,12 @@ class InfluxClient:
                 f"InfluxDB answered {response.status_code} to a write: "
                 f"{server_message(response.content, self._secrets)}"
             )
+
+    def write_samples(self, samples: Iterable[Sample]) -> int:
+        """Write `samples` as line protocol (ns); how many lines were written."""
+        lines = [line for sample in samples if (line := serialize(sample)) is not None]
+        self.write(lines, precision="ns")
+        return len(lines)
 
 
 def _json(line: str) -> Mapping[str, Any]:

@@ -95,6 +95,7 @@ class SshCollector:
         )
         self.repo = ConfigRepo(context.backup_dir)
         self._agent_name = context.agent_name
+        self._read_only = context.read_only
         self._last_backup: dict[str, float] = {}
         self._last_sweep = time.monotonic()
         self._sweep: asyncio.Task[int] | None = None  # kept: a task nobody holds may vanish
@@ -111,9 +112,9 @@ class SshCollector:
     def backup_due(self, target: Target) -> bool:
         config: SshConfig = target.config
         last = self._last_backup.get(target.host)
-        return config.backup and (
-            last is None or time.monotonic() - last >= config.backup_interval_s
-        )
+        if self._read_only or not config.backup:
+            return False
+        return last is None or time.monotonic() - last >= config.backup_interval_s
 
     async def collect(self, target: Target) -> list[Sample]:
         device = device_of(target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,12 @@ import pytest
 
 from agent.collector import CollectorContext, Target
 from agent.lab.sshd import OpenSshServer
-from agent.lab.sshdevices import RECORDINGS, recorded_commands, running_config
+from agent.lab.sshdevices import (
+    RECORDINGS,
+    recorded_commands,
+    running_config,
+    simulated_commands,
+)
 from agent.results import Result
 from agent.samples import Sample
 from agent.schema import base_schema
@@ -45,15 +51,9 @@ def sfp_ports(platform: Platform) -> list[str]:
 
 
 def device_dict(platform: Platform, name: str, config_file: Path, **extra: Any) -> dict[str, Any]:
+    """A simulated device as the lab makes one: its recordings and its configuration file."""
     config_file.write_text(running_config(platform, name))
-    commands: dict[str, Any] = {
-        line: {"text": text} for line, text in recorded_commands(platform).items()
-    }
-    from agent.backup.recipes import RECIPES
-
-    backup = RECIPES[platform].command
-    assert backup is not None
-    commands[backup] = {"file": str(config_file)}
+    commands = simulated_commands(platform, config_file)
     return {"name": name, "platform": platform, "commands": commands, **extra}
 
 
@@ -348,3 +348,34 @@ def test_backup_two_runs_with_a_change_give_one_commit_with_that_diff(
         text=True,
     )
     assert grep.stdout == ""
+
+
+def test_the_labs_ssh_peer_serves_its_hosts_and_a_fault_pauses_them(tmp_path: Path) -> None:
+    from agent.inventory.model import Host, HostSettings
+    from agent.lab.sshdevices import LabSshDevices
+    from tests.fixtures_ssh import _require_fakenos, free_tcp_ports
+
+    _require_fakenos()
+    settings = HostSettings(netmon_site="DC1", netmon_level="dc")
+    hosts = []
+    for platform, port in zip(("cisco_ios", "juniper_junos"), free_tcp_ports(2), strict=True):
+        config = SshConfig.model_validate(
+            {
+                "platform": platform,
+                "port": port,
+                "credential": {"name": "lab", "username": "netmon", "password": "Lab-Pw-4471"},
+                "backup": False,
+            }
+        )
+        hosts.append(Host(f"{platform}-1", "127.0.0.1", ("dc",), settings, {"ssh": config}))
+    with LabSshDevices(tmp_path / "sim", hosts) as peer:
+        targets = [t for host in hosts for t in host.targets()]
+        polled = run(make_collector(tmp_path), *targets)
+        assert [samples[0].tags["result"] for samples in polled] == ["success", "success"]
+        assert all(data_of(samples) for samples in polled)
+        assert peer.config_dir.joinpath("cisco_ios-1.cfg").is_file()
+        peer.pause()  # an `unreachable` fault: the devices answer nothing
+        paused = run(make_collector(tmp_path / "b"), *(replace(t, timeout_s=4.0) for t in targets))
+        assert [samples[0].tags["result"] for samples in paused] == ["timeout", "timeout"]
+        peer.resume()
+    assert not peer.running

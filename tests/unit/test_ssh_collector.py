@@ -18,6 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from agent.collector import CollectorContext, PolledCollector, Target
+from agent.lab.sshdevices import recorded_commands
 from agent.results import Result
 from agent.schema import base_schema
 from collectors.ssh.collector import SshCollector, poll_commands
@@ -79,13 +80,6 @@ def _target(config: SshConfig, timeout_s: float = 20.0) -> Target:
     return Target("rt-tdm-01", "127.0.0.1", "ssh", config, timeout_s=timeout_s)
 
 
-def _recording(platform: str, command: str) -> str:
-    folder = Path("agent/lab/cli") / platform / command.replace(" ", "_")
-    raw = sorted(folder.glob("*.raw"))
-    assert raw, f"no recording for {platform} {command!r}"
-    return raw[0].read_text()
-
-
 def _collector(tmp_path: Path, connection: FakeConnection) -> tuple[SshCollector, FakeSessions]:
     context = CollectorContext(
         base_schema(),
@@ -100,7 +94,7 @@ def _collector(tmp_path: Path, connection: FakeConnection) -> tuple[SshCollector
 
 
 def _cisco_answers(config_text: str) -> dict[str, str]:
-    answers = {c.command: _recording("cisco_ios", c.command) for c in poll_commands(_config())}
+    answers = recorded_commands("cisco_ios")
     answers["show running-config"] = config_text
     return answers
 
@@ -250,3 +244,16 @@ def test_a_device_that_prints_an_error_instead_of_its_config_is_a_bad_response(
     backup = next(s for s in samples if s.measurement == "config_backup")
     assert backup.tags["result"] == "bad_response"
     assert "enable" in str(backup.fields["error"])
+
+
+def test_a_read_only_run_backs_nothing_up(tmp_path: Path) -> None:
+    # `netmon poll` makes its collectors read-only: a poll must leave no commit behind.
+    connection = FakeConnection(_cisco_answers(CISCO_CONFIG))
+    context = CollectorContext(base_schema(), backup_dir=tmp_path / "configs", read_only=True)
+    collector = SshCollector(context)
+    collector.sessions = FakeSessions(connection)  # type: ignore[assignment]
+    samples = asyncio.run(collector.collect(_target(_config())))
+    assert samples[0].tags["result"] == "success"
+    assert "config_backup" not in {s.measurement for s in samples}
+    assert "show running-config" not in connection.sent
+    assert not (tmp_path / "configs").exists()
